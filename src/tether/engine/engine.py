@@ -1,0 +1,1115 @@
+"""The engine: runs the turns of the instances this node owns and answers management calls.
+
+Every non-terminal instance of this node's app that this node owns is *active*: its state lives in
+memory, equal to what is committed. A change is computed by the pure core, committed through the
+store, and only then applied to memory and made visible (work pushed to workers, waiters woken).
+Other processes sharing the store only ever create instances and append to inboxes; the store's
+change signal makes this node rescan for such writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether import pb
+from tether.core.events import from_timestamp, to_timestamp
+from tether.core.state import InstanceState, Message, TaskSpec
+from tether.core.rerun import RerunRequest, check_request, check_source, check_target_free, fork
+from tether.core.turns import (
+    TurnPlan,
+    TurnResult,
+    apply_response,
+    build_execution_started,
+    child_for,
+    force_terminate,
+    plan_turn,
+    task_for,
+    timer_for,
+)
+from tether.engine.convert import (
+    message_from_row,
+    message_row,
+    new_msg_id,
+    now_ns,
+    pending_row,
+    row_from_state,
+    state_from_rows,
+)
+from tether.engine.dispatch import Dispatcher, Work, WorkerStream
+from tether.engine.nodes import NodeRegistry
+from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError, Unavailable
+from tether.settings import Settings
+from tether.store.base import InstanceRow, MessageRow, Reader, Store, TaskRow, Tx
+
+log = logging.getLogger(__name__)
+
+NO_SUCH_INSTANCE = "no such instance exists"
+_GONE_LIMIT = 4096
+
+
+@dataclass(eq=False)
+class Active:
+    state: InstanceState
+    turn: Work | None = None
+    plan: TurnPlan | None = None
+    committing: bool = False
+    retry_stall: bool = False
+    gone: set[int] = field(default_factory=set)  # msg ids consumed here; never re-added by a scan
+    tasks: dict[int, Work] = field(default_factory=dict)
+
+    def add_message(self, message: Message) -> bool:
+        if message.msg_id in self.gone or any(m.msg_id == message.msg_id for m in self.state.inbox):
+            return False
+        inbox = self.state.inbox
+        if inbox and inbox[-1].order > message.order:
+            inbox.append(message)
+            inbox.sort(key=lambda m: (m.order, m.msg_id))
+        else:
+            inbox.append(message)
+        return True
+
+    def remove_messages(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        drop = set(ids)
+        self.gone |= drop
+        if len(self.gone) > _GONE_LIMIT:
+            self.gone = set(list(self.gone)[-_GONE_LIMIT // 2 :])
+        self.state.inbox = [m for m in self.state.inbox if m.msg_id not in drop]
+
+
+@dataclass
+class CreateOutcome:
+    instance_id: str
+    created: bool
+    row: InstanceRow | None = None
+    message: MessageRow | None = None
+
+
+class Engine:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.app_id = settings.app_id
+        self.store = store
+        self.dispatcher = Dispatcher()
+        self.dispatcher.on_connect = self._on_worker_connect
+        self.nodes = NodeRegistry(settings, store)
+        self.active: dict[str, Active] = {}
+        self._watchers: dict[str, set[asyncio.Future[None]]] = {}
+        self._timer_heap: list[tuple[int, str]] = []
+        self._timer_wake = asyncio.Event()
+        self._scan_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.running = False
+
+    @property
+    def node_id(self) -> str:
+        return self.nodes.node_id
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self, grpc_port: int = 0, http_port: int = 0) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.nodes.register(grpc_port, http_port)
+        self.store.set_change_listener(self._on_store_changed)
+        self.running = True
+        await self._recover()
+        self._tasks = [
+            asyncio.create_task(self._timer_loop(), name="tether-timers"),
+            asyncio.create_task(self._scan_loop(), name="tether-scan"),
+            asyncio.create_task(self._heartbeat_loop(), name="tether-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking work, let in-flight commits finish, and leave the node registry."""
+        if not self.running:
+            return
+        self.running = False
+        self.dispatcher.close_all()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pending = [t for t in self._background if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        await self.nodes.unregister()
+        for futures in self._watchers.values():
+            for fut in futures:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def _require_running(self) -> None:
+        if not self.running:
+            raise Unavailable("tether is shutting down; retry against a running sidecar")
+
+    # -- recovery and other processes' writes --------------------------------------------------
+    async def _recover(self) -> None:
+        live = await self.nodes.live_node_ids()
+        claimed = await self.store.write(lambda tx: tx.claim_instances(self.node_id, self.app_id, live))
+        for instance_id in claimed:
+            await self._load(instance_id)
+        await self._claim_tasks(live)
+        if claimed:
+            log.info("resumed %d instance(s) from the store", len(claimed))
+
+    async def _load(self, instance_id: str) -> Active | None:
+        def read(tx: Reader) -> tuple[InstanceRow | None, list[bytes], list[MessageRow]]:
+            row = tx.get_instance(instance_id)
+            if row is None:
+                return None, [], []
+            return row, tx.load_history(instance_id), tx.load_messages(instance_id)
+
+        row, history, messages = await self.store.read(read)
+        if row is None or row.status in pb.TERMINAL_STATUSES or row.owner != self.node_id:
+            return None
+        if instance_id in self.active:
+            return self.active[instance_id]
+        active = Active(state=state_from_rows(row, history, messages))
+        self.active[instance_id] = active
+        self._schedule(active)
+        return active
+
+    async def _claim_tasks(self, live: list[str]) -> None:
+        rows = await self.store.write(lambda tx: tx.claim_tasks(self.node_id, self.app_id, live))
+        for row in rows:
+            self._dispatch_task(
+                TaskSpec(
+                    instance_id=row.instance_id,
+                    execution_id=row.execution_id,
+                    task_id=row.task_id,
+                    app_id=row.app_id,
+                    request=pb.ActivityRequest.FromString(row.request),
+                )
+            )
+
+    def _on_store_changed(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._scan_wake.set)
+
+    async def _scan_loop(self) -> None:
+        while True:
+            await self._scan_wake.wait()
+            self._scan_wake.clear()
+            try:
+                await self._scan()
+            except TetherError:
+                log.exception("scanning the store for other processes' writes failed")
+            for instance_id in list(self._watchers):
+                self._notify(instance_id)
+
+    async def _scan(self) -> None:
+        live = await self.nodes.live_node_ids()
+        claimed = await self.store.write(lambda tx: tx.claim_instances(self.node_id, self.app_id, live))
+        for instance_id in claimed:
+            await self._load(instance_id)
+        index = await self.store.read(lambda tx: tx.inbox_index(self.app_id))
+        unknown: set[str] = set()
+        for msg_id, instance_id in index:
+            active = self.active.get(instance_id)
+            if active is None:
+                continue
+            if msg_id in active.gone or any(m.msg_id == msg_id for m in active.state.inbox):
+                continue
+            unknown.add(instance_id)
+        for instance_id in unknown:
+            rows = await self.store.read(lambda tx, i=instance_id: tx.load_messages(i))
+            active = self.active.get(instance_id)
+            if active is None:
+                continue
+            added = False
+            for row in rows:
+                added |= active.add_message(message_from_row(row))
+            if added:
+                self._schedule(active)
+        await self._claim_tasks(live)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                if await self.nodes.heartbeat():
+                    self._scan_wake.set()  # a node died: take over its work
+            except TetherError:
+                log.exception("heartbeat failed")
+
+    # -- turns ---------------------------------------------------------------------------------
+    def _schedule(self, active: Active) -> None:
+        """Start the instance's next turn if it has deliverable messages and none in flight."""
+        if not self.running or active.turn is not None or active.committing:
+            return
+        state = active.state
+        if state.terminal:
+            return
+        if state.stall is not None and not active.retry_stall:
+            return
+        now = now_ns()
+        plan = plan_turn(state, now, force_start=_has_terminate(state))
+        if plan is None:
+            upcoming = [m.visible_at for m in state.inbox if m.visible_at > now]
+            if upcoming:
+                self._arm(min(upcoming), state.instance_id)
+            return
+        active.retry_stall = False
+        if not plan.new_events:
+            self._spawn(self._commit_drops(active, plan.dropped))
+            return
+        if plan.delivers_terminate is not None and (
+            not self.dispatcher.connected or not state.started
+        ):
+            active.committing = True
+            self._spawn(self._commit_turn(active, plan, force_terminate(state, plan, now), now))
+            return
+        size = state.history_size + sum(e.ByteSize() for e in plan.new_events)
+        if size > self.settings.max_payload_bytes:
+            active.committing = True
+            self._spawn(self._stall_oversized(active, plan, size, now))
+            return
+        active.plan = plan
+        work = Work(
+            kind="turn",
+            instance_id=state.instance_id,
+            execution_id=state.execution_id,
+            build=lambda stream: self._turn_item(active, stream),
+        )
+        active.turn = work
+        self.dispatcher.send(work)
+
+    def _turn_item(self, active: Active, stream: WorkerStream) -> Any:
+        state = active.state
+        plan = active.plan
+        assert plan is not None and active.turn is not None
+        request = pb.WorkflowRequest(instanceId=state.instance_id)
+        request.executionId.value = state.execution_id
+        past = state.history
+        cached = stream.warm.get(state.instance_id, 0) if stream.stateful else 0
+        if 0 < cached <= len(past):
+            request.pastEvents.extend(past[cached:])
+            request.cachedHistory.eventCount = cached
+        else:
+            request.pastEvents.extend(past)
+        request.newEvents.extend(plan.new_events)
+        if stream.stateful:
+            stream.warm[state.instance_id] = len(past)
+        return pb.WorkItem(workflowRequest=request, completionToken=active.turn.token)
+
+    async def complete_turn(self, response: Any) -> None:
+        token = response.completionToken
+        work = self.dispatcher.tokens.get(token) if token else None
+        if work is None and not token:
+            candidate = self.active.get(response.instanceId)
+            work = candidate.turn if candidate is not None else None
+        if work is None or work.kind != "turn":
+            log.debug("discarding a stale workflow response for %r", response.instanceId)
+            return
+        active = self.active.get(work.instance_id)
+        if active is None or active.turn is not work or active.plan is None or active.committing:
+            return
+        self.dispatcher.finish(work)
+        now = now_ns()
+        result = apply_response(active.state, active.plan, response, now)
+        active.committing = True
+        await self._commit_turn(active, active.plan, result, now)
+
+    async def _commit_drops(self, active: Active, dropped: list[int]) -> None:
+        active.committing = True
+        try:
+            await self.store.write(lambda tx: tx.delete_messages(dropped))
+            active.remove_messages(dropped)
+        finally:
+            active.committing = False
+        self._schedule(active)
+
+    async def _stall_oversized(self, active: Active, plan: TurnPlan, size: int, now: int) -> None:
+        result = TurnResult(status=pb.STALLED, custom_status=active.state.custom_status)
+        result.stall = pb.ExecutionStalledEvent(
+            reason=pb.PAYLOAD_SIZE_EXCEEDED,
+            description=(
+                f"the next work item for this instance is {size} bytes, over the "
+                f"{self.settings.max_payload_bytes}-byte limit a worker can receive"
+            ),
+        )
+        event = pb.HistoryEvent(eventId=-1)
+        event.timestamp.CopyFrom(to_timestamp(now))
+        event.executionStalled.CopyFrom(result.stall)
+        result.history = [event]
+        await self._commit_turn(active, TurnPlan([], [], plan.dropped), result, now)
+
+    async def _commit_turn(self, active: Active, plan: TurnPlan, result: TurnResult, now: int) -> None:
+        state = active.state
+        instance_id = state.instance_id
+        new_execution: str | None = None
+        restart_messages: list[Message] = []
+        if result.continue_as_new is not None:
+            started = result.continue_as_new.started
+            new_execution = started.executionStarted.workflowInstance.executionId.value
+            first = min([m.order for m in state.inbox if m.msg_id not in plan.consumed] + [now])
+            events = [started, *result.continue_as_new.carryover]
+            for i, event in enumerate(events):
+                restart_messages.append(
+                    Message(new_msg_id(), event, now, None, first - len(events) + i)
+                )
+        for timer in result.timers:
+            timer.msg_id = new_msg_id()
+            timer.order = now
+        row = self._next_row(state, result, now, new_execution)
+        removed = [*result.consumed, *plan.dropped]
+        history_bytes = [e.SerializeToString() for e in result.history]
+        first_seq = len(state.history)
+        task_rows = [
+            TaskRow(
+                instance_id=t.instance_id,
+                execution_id=t.execution_id,
+                task_id=t.task_id,
+                app_id=t.app_id,
+                request=t.request.SerializeToString(),
+                created_at=now,
+                owner=self.node_id if t.app_id == self.app_id else None,
+            )
+            for t in result.tasks
+        ]
+        old_execution = state.execution_id
+
+        def commit(tx: Tx) -> tuple[list[MessageRow], list[InstanceRow]]:
+            tx.delete_messages(removed)
+            if new_execution is not None:
+                tx.clear_history(instance_id)
+                tx.clear_messages(instance_id, only_execution=old_execution)
+                tx.clear_tasks(instance_id)
+                tx.add_messages([message_row(m, instance_id, state.app_id) for m in restart_messages])
+            else:
+                tx.append_history(instance_id, first_seq, history_bytes)
+            if result.terminal:
+                tx.clear_messages(instance_id)
+                tx.clear_tasks(instance_id)
+            tx.add_tasks(task_rows)
+            tx.add_messages([message_row(m, instance_id, state.app_id) for m in result.timers])
+            delivered: list[MessageRow] = []
+            created: list[InstanceRow] = []
+            for child in result.children:
+                outcome = self._create_child_tx(tx, child, now)
+                if isinstance(outcome, MessageRow):
+                    delivered.append(outcome)
+                elif outcome is not None:
+                    created.append(outcome)
+            for out in result.outgoing:
+                message = _deliver_tx(tx, out.instance_id, out.event, out.execution_id, now)
+                if message is not None:
+                    delivered.append(message)
+            tx.upsert_instance(row)
+            return delivered, created
+
+        try:
+            delivered, created = await self.store.write(commit)
+        except TetherError:
+            log.exception("committing a turn of %r failed; it will be retried", instance_id)
+            active.turn = None
+            active.committing = False
+            self._arm(now_ns() + 1_000_000_000, instance_id)
+            return
+
+        # Durable: now memory and the outside world may see it.
+        active.remove_messages(removed)
+        if new_execution is not None:
+            state.reset_history()
+            state.execution_id = new_execution
+            state.inbox = [m for m in state.inbox if m.execution_id != old_execution]
+            for task in active.tasks.values():
+                self.dispatcher.finish(task)
+            active.tasks.clear()
+            self.dispatcher.forget_instance(instance_id)
+            for message in restart_messages:
+                active.add_message(message)
+        else:
+            state.append_history(result.history)
+        state.status = row.status
+        state.custom_status = row.custom_status
+        state.output = row.output
+        state.failure = result.failure if result.terminal else state.failure
+        state.updated_at = row.updated_at
+        state.completed_at = row.completed_at
+        state.stall = result.stall
+        if new_execution is not None:
+            state.input = row.input
+            state.created_at = 0
+        for timer in result.timers:
+            active.add_message(timer)
+        active.turn = None
+        active.plan = None
+        active.committing = False
+
+        for task in result.tasks:
+            if task.app_id == self.app_id and not result.terminal:
+                self._dispatch_task(task)
+        for created_row in created:
+            if created_row.owner == self.node_id:
+                self._spawn(self._load(created_row.instance_id))
+        self._route(delivered)
+        if result.terminal:
+            self._retire(instance_id)
+        else:
+            self._schedule(active)
+        self._notify(instance_id)
+
+    def _next_row(
+        self, state: InstanceState, result: TurnResult, now: int, new_execution: str | None
+    ) -> InstanceRow:
+        row = row_from_state(state, self.node_id)
+        row.updated_at = now
+        row.custom_status = result.custom_status
+        row.stall = result.stall.SerializeToString() if result.stall is not None else None
+        if new_execution is not None:
+            assert result.continue_as_new is not None
+            started = result.continue_as_new.started.executionStarted
+            row.execution_id = new_execution
+            row.input = started.input.value if started.HasField("input") else None
+            row.status = pb.RUNNING
+            row.created_at = now
+            row.version_name = None
+            return row
+        for event in result.history:
+            if event.HasField("executionStarted"):
+                started = event.executionStarted
+                row.created_at = from_timestamp(event.timestamp)
+                row.input = started.input.value if started.HasField("input") else None
+                if row.started_at is None:
+                    row.started_at = from_timestamp(result.history[0].timestamp)
+            elif event.HasField("workflowStarted") and row.version_name is None:
+                version = event.workflowStarted.version
+                if event.workflowStarted.HasField("version") and version.HasField("name"):
+                    row.version_name = version.name
+        if result.terminal:
+            row.status = result.status
+            row.output = result.output
+            row.failure = result.failure.SerializeToString() if result.failure is not None else None
+            row.completed_at = now
+        elif result.stall is not None:
+            row.status = pb.STALLED
+        else:
+            suspended = state.suspended
+            for event in result.history:
+                if event.HasField("executionSuspended"):
+                    suspended = True
+                elif event.HasField("executionResumed"):
+                    suspended = False
+            row.status = pb.SUSPENDED if suspended else pb.RUNNING
+        return row
+
+    def _create_child_tx(self, tx: Tx, child: Any, now: int) -> InstanceRow | MessageRow | None:
+        """Create a child instance; on an ID clash, fail the parent's task instead."""
+        started = child.started
+        existing = tx.get_instance(child.instance_id)
+        if existing is not None and existing.status not in pb.TERMINAL_STATUSES:
+            parent_info = started.executionStarted.parentInstance
+            same_parent = (
+                child.parent_task_id is not None
+                and existing.parent_instance_id == parent_info.workflowInstance.instanceId
+                and existing.parent is not None
+                and pb.ParentInstanceInfo.FromString(existing.parent).taskScheduledId
+                == child.parent_task_id
+            )
+            if same_parent or child.parent_task_id is None:
+                return None
+            failed = pb.HistoryEvent(eventId=-1)
+            failed.timestamp.CopyFrom(to_timestamp(now))
+            failed.childWorkflowInstanceFailed.taskScheduledId = child.parent_task_id
+            details = failed.childWorkflowInstanceFailed.failureDetails
+            details.errorType = "WorkflowInstanceAlreadyExists"
+            details.errorMessage = f"an active workflow with ID '{child.instance_id}' already exists"
+            parent_id = parent_info.workflowInstance.instanceId
+            return _deliver_tx(tx, parent_id, failed, parent_info.workflowInstance.executionId.value, now, include_self=True)
+        if existing is not None:
+            tx.delete_instance(child.instance_id)
+        owner = self.node_id if child.app_id == self.app_id else None
+        row = pending_row(started, child.app_id, owner, None)
+        tx.upsert_instance(row)
+        tx.add_messages(
+            [
+                MessageRow(
+                    msg_id=new_msg_id(),
+                    instance_id=child.instance_id,
+                    app_id=child.app_id,
+                    event=started.SerializeToString(),
+                    visible_at=now,
+                    execution_id=None,
+                    order=now,
+                )
+            ]
+        )
+        return row
+
+    def _route(self, messages: list[MessageRow]) -> None:
+        """Hand committed inbox messages to the active instances they belong to."""
+        for row in messages:
+            active = self.active.get(row.instance_id)
+            if active is not None and active.add_message(message_from_row(row)):
+                self._schedule(active)
+
+    def _retire(self, instance_id: str) -> None:
+        active = self.active.pop(instance_id, None)
+        if active is None:
+            return
+        for task in active.tasks.values():
+            self.dispatcher.finish(task)
+        if active.turn is not None:
+            self.dispatcher.finish(active.turn)
+        self.dispatcher.forget_instance(instance_id)
+
+    # -- activities ----------------------------------------------------------------------------
+    def _dispatch_task(self, task: TaskSpec) -> None:
+        item = pb.WorkItem(activityRequest=task.request)
+
+        def build(stream: WorkerStream) -> Any:
+            item.completionToken = work.token
+            return item
+
+        work = Work(
+            kind="activity",
+            instance_id=task.instance_id,
+            execution_id=task.execution_id,
+            task_id=task.task_id,
+            build=build,
+        )
+        active = self.active.get(task.instance_id)
+        if active is not None:
+            active.tasks[task.task_id] = work
+        self.dispatcher.send(work)
+
+    async def complete_activity(self, response: Any) -> None:
+        work = self.dispatcher.tokens.get(response.completionToken)
+        if work is not None and work.kind == "activity":
+            instance_id, execution_id, task_id = work.instance_id, work.execution_id, work.task_id
+        else:
+            instance_id, execution_id, task_id = response.instanceId, None, response.taskId
+        now = now_ns()
+
+        def commit(tx: Tx) -> MessageRow | None:
+            row = tx.get_instance(instance_id)
+            if row is None or row.status in pb.TERMINAL_STATUSES:
+                return None
+            owner_execution = execution_id or row.execution_id
+            if not tx.take_task(instance_id, owner_execution, task_id):
+                return None
+            event = pb.HistoryEvent(eventId=-1)
+            event.timestamp.CopyFrom(to_timestamp(now))
+            if response.HasField("failureDetails"):
+                event.taskFailed.taskScheduledId = task_id
+                event.taskFailed.failureDetails.CopyFrom(response.failureDetails)
+            else:
+                event.taskCompleted.taskScheduledId = task_id
+                if response.HasField("result"):
+                    event.taskCompleted.result.CopyFrom(response.result)
+            message = MessageRow(
+                msg_id=new_msg_id(),
+                instance_id=instance_id,
+                app_id=row.app_id,
+                event=event.SerializeToString(),
+                visible_at=now,
+                execution_id=owner_execution,
+                order=now,
+            )
+            tx.add_messages([message])
+            return message
+
+        delivered = await self.store.write(commit)
+        active = self.active.get(instance_id)
+        if active is not None:
+            done = active.tasks.pop(task_id, None)
+            if done is not None:
+                self.dispatcher.finish(done)
+        if work is not None:
+            self.dispatcher.finish(work)
+        if delivered is not None:
+            self._route([delivered])
+
+    # -- worker streams ------------------------------------------------------------------------
+    def connect_worker(self, capabilities: list[int]) -> WorkerStream:
+        self._require_running()
+        return self.dispatcher.connect(capabilities)
+
+    def disconnect_worker(self, stream: WorkerStream) -> None:
+        for work in self.dispatcher.disconnect(stream):
+            if work.kind == "turn":
+                active = self.active.get(work.instance_id)
+                if active is not None and active.turn is work and not active.committing:
+                    active.turn = None
+                    active.plan = None
+                    self._schedule(active)
+            else:
+                self.dispatcher.send(work)
+
+    def _on_worker_connect(self, stream: WorkerStream) -> None:
+        # New code may have been deployed: give stalled instances another go.
+        for active in self.active.values():
+            if active.state.stall is not None:
+                active.retry_stall = True
+                self._schedule(active)
+
+    # -- timers --------------------------------------------------------------------------------
+    def _arm(self, when: int, instance_id: str) -> None:
+        heapq.heappush(self._timer_heap, (when, instance_id))
+        if self._timer_heap[0][0] == when:
+            self._timer_wake.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._timer_wake.clear()
+            now = now_ns()
+            while self._timer_heap and self._timer_heap[0][0] <= now:
+                _, instance_id = heapq.heappop(self._timer_heap)
+                active = self.active.get(instance_id)
+                if active is not None:
+                    self._schedule(active)
+            timeout = None
+            if self._timer_heap:
+                timeout = max(0.0, (self._timer_heap[0][0] - now_ns()) / 1e9)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+
+    # -- waiting -------------------------------------------------------------------------------
+    def _notify(self, instance_id: str) -> None:
+        for fut in self._watchers.pop(instance_id, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for(
+        self, instance_id: str, condition: Callable[[InstanceRow], bool], timeout: float | None
+    ) -> InstanceRow | None:
+        """Wait until the stored instance satisfies ``condition`` (or is gone); None if unknown."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._watchers.setdefault(instance_id, set()).add(fut)
+            row = await self.get_instance(instance_id)
+            if row is None or condition(row) or not self.running:
+                self._watchers.get(instance_id, set()).discard(fut)
+                return row
+            remaining = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+            if remaining <= 0:
+                self._watchers.get(instance_id, set()).discard(fut)
+                return row
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                self._watchers.get(instance_id, set()).discard(fut)
+
+    # -- management ----------------------------------------------------------------------------
+    async def get_instance(self, instance_id: str) -> InstanceRow | None:
+        active = self.active.get(instance_id)
+        if active is not None and not active.committing:
+            return row_from_state(active.state, self.node_id)
+        return await self.store.read(lambda tx: tx.get_instance(instance_id))
+
+    async def create_instance(
+        self,
+        name: str,
+        instance_id: str,
+        input_value: str | None,
+        *,
+        scheduled_start: Any | None = None,
+        enforce_unique: bool = False,
+        tags: dict[str, str] | None = None,
+        trace: Any | None = None,
+        version: str | None = None,
+        app_id: str | None = None,
+        wait: bool = True,
+    ) -> str:
+        self._require_running()
+        target = app_id or self.app_id
+        now = now_ns()
+        instance_id = instance_id or str(uuid.uuid4())
+        started = build_execution_started(
+            now,
+            name,
+            instance_id,
+            input_value,
+            source_app=self.app_id,
+            scheduled_start=scheduled_start,
+            tags=tags,
+            trace=trace,
+            version=version,
+        )
+        scheduled_ns = from_timestamp(scheduled_start) if scheduled_start is not None else None
+        owner = self.node_id if target == self.app_id else None
+        row = pending_row(started, target, owner, scheduled_ns)
+        message = MessageRow(
+            msg_id=new_msg_id(),
+            instance_id=instance_id,
+            app_id=target,
+            event=started.SerializeToString(),
+            visible_at=max(now, scheduled_ns or now),
+            execution_id=None,
+            order=now,
+        )
+
+        def commit(tx: Tx) -> bool:
+            existing = tx.get_instance(instance_id)
+            if existing is not None:
+                if existing.status not in pb.TERMINAL_STATUSES:
+                    if enforce_unique or existing.name != name:
+                        raise AlreadyExists(
+                            f"an active workflow with ID '{instance_id}' already exists "
+                            f"(workflow {existing.name!r}, status {pb.STATUS_NAMES[existing.status]})"
+                        )
+                    return False
+                if enforce_unique:
+                    raise AlreadyExists(
+                        f"a workflow with ID '{instance_id}' already exists and unique IDs were requested"
+                    )
+                tx.delete_instance(instance_id)
+            tx.upsert_instance(row)
+            tx.add_messages([message])
+            return True
+
+        self._retire(instance_id)
+        created = await self.store.write(commit)
+        if created and owner is not None:
+            state = state_from_rows(row, [], [message])
+            active = Active(state=state)
+            self.active[instance_id] = active
+            self._schedule(active)
+        if created and wait and scheduled_start is None and owner is not None and self.dispatcher.connected:
+            await self.wait_for(
+                instance_id, lambda r: r.status != pb.PENDING, self.settings.start_wait_seconds
+            )
+        return instance_id
+
+    async def _enqueue(self, instance_id: str, event: Any, *, refuse_stalled: bool = False) -> bool:
+        """Append ``event`` to an instance's inbox; False when the instance is terminal."""
+        now = now_ns()
+
+        def commit(tx: Tx) -> MessageRow | None:
+            row = tx.get_instance(instance_id)
+            if row is None:
+                raise NotFound(NO_SUCH_INSTANCE + f": '{instance_id}'")
+            if row.status in pb.TERMINAL_STATUSES:
+                return None
+            if refuse_stalled and row.status == pb.STALLED:
+                raise FailedPrecondition(f"workflow is stalled: '{instance_id}'")
+            return _deliver_tx(tx, instance_id, event, None, now, include_self=True)
+
+        message = await self.store.write(commit)
+        if message is None:
+            return False
+        self._route([message])
+        return True
+
+    async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
+        event = pb.HistoryEvent(eventId=-1)
+        event.eventRaised.name = name
+        if data is not None:
+            event.eventRaised.input.value = data
+        await self._enqueue(instance_id, event, refuse_stalled=True)
+
+    async def terminate(
+        self, instance_id: str, output: str | None, recursive: bool, wait: bool = True
+    ) -> None:
+        event = pb.HistoryEvent(eventId=-1)
+        event.executionTerminated.recurse = recursive
+        if output is not None:
+            event.executionTerminated.input.value = output
+        if not await self._enqueue(instance_id, event):
+            if recursive:
+                await self._cascade_terminal(instance_id, output)
+            return
+        if wait:
+            await self.wait_for(
+                instance_id,
+                lambda r: r.status in pb.TERMINAL_STATUSES,
+                self.settings.control_wait_seconds,
+            )
+
+    async def _cascade_terminal(self, instance_id: str, output: str | None) -> None:
+        """A recursive terminate of a terminal instance still reaches its live children."""
+        history = await self.store.read(lambda tx: tx.load_history(instance_id))
+        children: list[str] = []
+        for raw in history:
+            event = pb.HistoryEvent.FromString(raw)
+            if event.HasField("childWorkflowInstanceCreated"):
+                children.append(event.childWorkflowInstanceCreated.instanceId)
+        for child in dict.fromkeys(children):
+            with contextlib.suppress(NotFound):
+                await self.terminate(child, output, True, wait=False)
+
+    async def suspend(self, instance_id: str, reason: str | None) -> None:
+        row = await self.get_instance(instance_id)
+        if row is None:
+            raise NotFound(NO_SUCH_INSTANCE + f": '{instance_id}'")
+        active = self.active.get(instance_id)
+        already = active.state.suspended_after_inbox() if active else row.status == pb.SUSPENDED
+        if already or row.status in pb.TERMINAL_STATUSES:
+            return
+        event = pb.HistoryEvent(eventId=-1)
+        event.executionSuspended.SetInParent()
+        if reason:
+            event.executionSuspended.input.value = reason
+        if await self._enqueue(instance_id, event) and row.status != pb.PENDING:
+            await self.wait_for(
+                instance_id,
+                lambda r: r.status in (pb.SUSPENDED, *pb.TERMINAL_STATUSES),
+                self.settings.control_wait_seconds,
+            )
+
+    async def resume(self, instance_id: str, reason: str | None) -> None:
+        row = await self.get_instance(instance_id)
+        if row is None:
+            raise NotFound(NO_SUCH_INSTANCE + f": '{instance_id}'")
+        active = self.active.get(instance_id)
+        suspended = active.state.suspended_after_inbox() if active else row.status == pb.SUSPENDED
+        if not suspended or row.status in pb.TERMINAL_STATUSES:
+            return
+        event = pb.HistoryEvent(eventId=-1)
+        event.executionResumed.SetInParent()
+        if reason:
+            event.executionResumed.input.value = reason
+        if await self._enqueue(instance_id, event) and row.status != pb.PENDING:
+            await self.wait_for(
+                instance_id,
+                lambda r: r.status != pb.SUSPENDED,
+                self.settings.control_wait_seconds,
+            )
+
+    async def purge(self, instance_id: str, recursive: bool, force: bool = False) -> int:
+        def commit(tx: Tx) -> list[str]:
+            row = tx.get_instance(instance_id)
+            if row is None:
+                raise NotFound(NO_SUCH_INSTANCE + f": '{instance_id}'")
+            tree = _purge_tree(tx, row, recursive)
+            for member in tree:
+                _check_purgeable(member, force)
+            for member in tree:
+                tx.delete_instance(member.instance_id)
+            return [m.instance_id for m in tree]
+
+        purged = await self.store.write(commit)
+        for purged_id in purged:
+            self._retire(purged_id)
+            self._notify(purged_id)
+        return len(purged)
+
+    async def purge_where(
+        self,
+        created_from: int | None,
+        created_to: int | None,
+        statuses: list[int] | None,
+        recursive: bool,
+        force: bool = False,
+    ) -> int:
+        from tether.store.base import InstanceFilter
+
+        wanted = statuses or sorted(pb.TERMINAL_STATUSES)
+        if not force:
+            wanted = [s for s in wanted if s in pb.TERMINAL_STATUSES]
+        rows = await self.store.read(
+            lambda tx: tx.list_instances(
+                InstanceFilter(
+                    app_id=self.app_id,
+                    statuses=wanted,
+                    created_from=created_from,
+                    created_to=created_to,
+                )
+            )
+        )
+        count = 0
+        for row in rows:
+            with contextlib.suppress(NotFound):
+                count += await self.purge(row.instance_id, recursive, force)
+        return count
+
+    async def rerun(self, req: RerunRequest) -> str:
+        """Start a new instance from a terminal one's history, re-running from one event."""
+        self._require_running()
+        check_request(req)
+        new_id = req.new_instance_id or str(uuid.uuid4())
+
+        def read(tx: Reader) -> tuple[InstanceRow | None, list[bytes], bool]:
+            source = tx.get_instance(req.source_instance_id)
+            history = tx.load_history(req.source_instance_id) if source is not None else []
+            return source, history, tx.get_instance(new_id) is not None
+
+        source, raw_history, taken = await self.store.read(read)
+        check_source(
+            req,
+            source is not None,
+            source.status if source else 0,
+            bool(source and source.parent_instance_id),
+        )
+        assert source is not None
+        check_target_free(new_id, taken)
+        now = now_ns()
+        forked = fork([pb.HistoryEvent.FromString(b) for b in raw_history], req, new_id, now)
+        execution_id = uuid.uuid4().hex
+        for event in forked.history:
+            if event.HasField("executionStarted"):
+                event.executionStarted.workflowInstance.executionId.value = execution_id
+        state = InstanceState(
+            instance_id=new_id, app_id=source.app_id, name=source.name, execution_id=execution_id
+        )
+        state.append_history(forked.history)
+        state.status = pb.SUSPENDED if state.suspended else pb.RUNNING
+        state.updated_at = now
+        state.tags = dict(source.tags)
+        tasks = [task_for(state, e) for e in forked.pending if e.HasField("taskScheduled")]
+        timers = [t for e in forked.pending if e.HasField("timerCreated") if (t := timer_for(state, e))]
+        children = [
+            child_for(state, e, now) for e in forked.pending if e.HasField("childWorkflowInstanceCreated")
+        ]
+        for timer in timers:
+            timer.msg_id = new_msg_id()
+            timer.order = now
+        owner = self.node_id if source.app_id == self.app_id else None
+        row = row_from_state(state, owner)
+        history_bytes = [e.SerializeToString() for e in forked.history]
+
+        def commit(tx: Tx) -> list[InstanceRow]:
+            check_target_free(new_id, tx.get_instance(new_id) is not None)
+            tx.upsert_instance(row)
+            tx.append_history(new_id, 0, history_bytes)
+            tx.add_tasks(
+                [
+                    TaskRow(
+                        instance_id=new_id,
+                        execution_id=execution_id,
+                        task_id=t.task_id,
+                        app_id=t.app_id,
+                        request=t.request.SerializeToString(),
+                        created_at=now,
+                        owner=self.node_id if t.app_id == self.app_id else None,
+                    )
+                    for t in tasks
+                ]
+            )
+            tx.add_messages([message_row(m, new_id, source.app_id) for m in timers])
+            created: list[InstanceRow] = []
+            for child in children:
+                outcome = self._create_child_tx(tx, child, now)
+                if isinstance(outcome, InstanceRow):
+                    created.append(outcome)
+            return created
+
+        created = await self.store.write(commit)
+        if owner is not None:
+            state.inbox = list(timers)
+            active = Active(state=state)
+            self.active[new_id] = active
+            for task in tasks:
+                if task.app_id == self.app_id:
+                    self._dispatch_task(task)
+            self._schedule(active)
+        for created_row in created:
+            if created_row.owner == self.node_id:
+                self._spawn(self._load(created_row.instance_id))
+        return new_id
+
+    async def list_instance_ids(self, after: str | None, page_size: int | None) -> tuple[list[str], str | None]:
+        limit = page_size + 1 if page_size else None
+        ids = await self.store.read(lambda tx: tx.list_instance_ids(self.app_id, after, limit))
+        if page_size and len(ids) > page_size:
+            ids = ids[:page_size]
+            return ids, ids[-1]
+        return ids, None
+
+    async def history(self, instance_id: str) -> list[bytes]:
+        def read(tx: Reader) -> list[bytes] | None:
+            if tx.get_instance(instance_id) is None:
+                return None
+            return tx.load_history(instance_id)
+
+        events = await self.store.read(read)
+        if events is None:
+            raise NotFound(f"workflow instance '{instance_id}' not found")
+        return events
+
+
+def _has_terminate(state: InstanceState) -> bool:
+    return not state.started and any(m.event.HasField("executionTerminated") for m in state.inbox)
+
+
+def _deliver_tx(
+    tx: Tx,
+    instance_id: str,
+    event: Any,
+    execution_id: str | None,
+    now: int,
+    include_self: bool = True,
+) -> MessageRow | None:
+    """Append an event to a live instance's inbox inside ``tx``; None if it would be dropped."""
+    row = tx.get_instance(instance_id)
+    if row is None or row.status in pb.TERMINAL_STATUSES:
+        return None
+    if execution_id and row.execution_id != execution_id:
+        return None
+    if event.timestamp.seconds == 0 and event.timestamp.nanos == 0:
+        event = _stamped(event, now)
+    message = MessageRow(
+        msg_id=new_msg_id(),
+        instance_id=instance_id,
+        app_id=row.app_id,
+        event=event.SerializeToString(),
+        visible_at=now,
+        execution_id=execution_id,
+        order=now,
+    )
+    tx.add_messages([message])
+    return message
+
+
+def _stamped(event: Any, now: int) -> Any:
+    copy = pb.HistoryEvent()
+    copy.CopyFrom(event)
+    copy.timestamp.CopyFrom(to_timestamp(now))
+    return copy
+
+
+def _purge_tree(tx: Tx, root: InstanceRow, recursive: bool) -> list[InstanceRow]:
+    """The instance and (when recursive) every descendant that still exists, children first."""
+    order: list[InstanceRow] = []
+    seen: set[str] = set()
+
+    def visit(row: InstanceRow) -> None:
+        if row.instance_id in seen:
+            return
+        seen.add(row.instance_id)
+        if recursive:
+            for raw in tx.load_history(row.instance_id):
+                event = pb.HistoryEvent.FromString(raw)
+                if event.HasField("childWorkflowInstanceCreated"):
+                    child = tx.get_instance(event.childWorkflowInstanceCreated.instanceId)
+                    if child is not None:
+                        visit(child)
+        order.append(row)
+
+    visit(root)
+    return order
+
+
+def _check_purgeable(row: InstanceRow, force: bool) -> None:
+    if force or row.status in pb.TERMINAL_STATUSES:
+        return
+    if row.status == pb.STALLED:
+        raise FailedPrecondition(f"workflow is stalled: '{row.instance_id}' (use force to purge it)")
+    raise FailedPrecondition(
+        f"orchestration has not yet completed: '{row.instance_id}' is "
+        f"{pb.STATUS_NAMES[row.status]}; only COMPLETED, FAILED or TERMINATED instances can be purged"
+    )

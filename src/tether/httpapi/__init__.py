@@ -1,0 +1,1 @@
+"""The Dapr workflow HTTP API, health and metadata."""

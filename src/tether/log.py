@@ -1,0 +1,52 @@
+"""Logging setup. Only the CLI calls :func:`configure`; library code just logs under ``tether``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import TextIO
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        body = {
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            body["error"] = self.formatException(record.exc_info)
+        return json.dumps(body)
+
+
+def configure(
+    level: str = "INFO",
+    *,
+    as_json: bool = False,
+    file: str | None = None,
+    prefix: str = "",
+    stream: TextIO | None = None,
+) -> None:
+    root = logging.getLogger("tether")
+    root.handlers.clear()
+    handler: logging.Handler
+    if file:
+        handler = logging.FileHandler(file)
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
+    if as_json:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(f"{prefix}%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    root.addHandler(handler)
+    try:
+        root.setLevel(level.upper())
+    except ValueError:
+        from tether.errors import ConfigError
+
+        raise ConfigError(f"log_level: {level!r} is not one of debug, info, warning, error") from None
+    root.propagate = False

@@ -1,0 +1,1 @@
+"""The durabletask ``TaskHubSidecarService`` protocol over gRPC."""

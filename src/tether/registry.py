@@ -1,0 +1,64 @@
+"""Where local tether processes announce themselves, so the CLI can find one by app id.
+
+Each running sidecar writes ``<data dir>/run/<app id>-<pid>.json``; entries whose process is gone
+are ignored and removed by whoever reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tether.engine.nodes import pid_alive
+from tether.store.factory import default_data_dir
+
+
+@dataclass(frozen=True)
+class RunningSidecar:
+    app_id: str
+    pid: int
+    grpc_port: int
+    http_port: int
+    listen_address: str
+    store_url: str
+    started_at: float
+    api_token_set: bool = False
+
+
+def run_dir() -> Path:
+    return default_data_dir() / "run"
+
+
+def announce(entry: RunningSidecar) -> Path:
+    folder = run_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{entry.app_id}-{entry.pid}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(entry)))
+    os.replace(tmp, path)
+    return path
+
+
+def withdraw(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def running() -> list[RunningSidecar]:
+    """Every live local sidecar; stale entries are cleaned up."""
+    folder = run_dir()
+    found: list[RunningSidecar] = []
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.json")):
+        try:
+            entry = RunningSidecar(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        if pid_alive(entry.pid):
+            found.append(entry)
+        else:
+            path.unlink(missing_ok=True)
+    return found

@@ -1,0 +1,42 @@
+"""Open a store from its URL; backends and their drivers are imported only when chosen."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tether.errors import ConfigError
+from tether.store.base import Store
+
+
+def default_data_dir() -> Path:
+    """The per-user folder shared by every local tether process (like ``~/.dapr``)."""
+    override = os.environ.get("TETHER_HOME")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tether"
+
+
+def default_store_url() -> str:
+    return os.environ.get("TETHER_STORE") or f"sqlite:///{default_data_dir() / 'tether.db'}"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///path`` URL, or of a bare path."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite://") :])
+    if url.startswith("sqlite://"):
+        raise ConfigError(f"store: {url!r} is not a SQLite URL; use sqlite:///absolute/path.db")
+    return Path(url)
+
+
+def open_store(url: str) -> Store:
+    if url.startswith(("postgres://", "postgresql://")):
+        raise ConfigError(
+            f"store: {url.split('@')[-1]!r}: the PostgreSQL backend is not part of this build yet; "
+            "use a sqlite:/// URL"
+        )
+    from tether.store.sqlite.store import SqliteStore
+
+    return SqliteStore(sqlite_path(url).expanduser().resolve())

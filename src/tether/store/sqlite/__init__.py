@@ -1,0 +1,1 @@
+"""The embedded SQLite backend (WAL, synchronous=FULL), shareable by several local processes."""
