@@ -76,6 +76,7 @@ class InstanceState:
     resolved_children: set[int] = field(default_factory=set)
     last_turn_at: int = 0
     suspended: bool = False
+    patches: list[str] = field(default_factory=list)  # recorded on workflowStarted events
     history_size: int = 0  # serialized bytes, to keep work items under the size limit
 
     @property
@@ -107,9 +108,10 @@ class InstanceState:
             self.resolved_children.add(event.childWorkflowInstanceFailed.taskScheduledId)
         elif kind == "workflowStarted":
             self.last_turn_at = max(self.last_turn_at, from_timestamp(event.timestamp))
-            if self.version_name is None and event.workflowStarted.HasField("version"):
+            if event.workflowStarted.HasField("version"):
                 version = event.workflowStarted.version
-                if version.HasField("name"):
+                self.patches.extend(version.patches)
+                if self.version_name is None and version.HasField("name"):
                     self.version_name = version.name
         elif kind == "executionSuspended":
             self.suspended = True
@@ -133,6 +135,7 @@ class InstanceState:
         self.version_name = None
         self.stall = None
         self.suspended = False
+        self.patches = []
         self.history_size = 0
 
     def append_history(self, events: list[Any]) -> None:

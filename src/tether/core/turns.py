@@ -193,14 +193,6 @@ def _router(app_id: str, action: Any) -> tuple[Any, str]:
     return router, target
 
 
-def _recorded_patches(history: list[Any]) -> list[str]:
-    patches: list[str] = []
-    for event in history:
-        if event.HasField("workflowStarted") and event.workflowStarted.HasField("version"):
-            patches.extend(event.workflowStarted.version.patches)
-    return patches
-
-
 def _stall(state: InstanceState, reason: int, description: str, now: int) -> TurnResult:
     stalled = pb.ExecutionStalledEvent(reason=reason, description=description)
     history: list[Any] = []
@@ -324,16 +316,17 @@ def apply_response(
     result.status = state.status if state.status != pb.PENDING else pb.RUNNING
     turn_started = result.history[0]
 
+    # The SDK omits ``version`` when no patch was hit, so an absent version means "no patches".
+    recorded = state.patches
+    full = list(response.version.patches) if response.HasField("version") else []
+    if full[: len(recorded)] != recorded:
+        return _stall(
+            state,
+            pb.PATCH_MISMATCH,
+            f"Patch mismatch. History patches: {recorded}, current patches: {full}",
+            now,
+        )
     if response.HasField("version"):
-        recorded = _recorded_patches(state.history)
-        full = list(response.version.patches)
-        if full[: len(recorded)] != recorded:
-            return _stall(
-                state,
-                pb.PATCH_MISMATCH,
-                f"Patch mismatch. History patches: {recorded}, current patches: {full}",
-                now,
-            )
         fresh = full[len(recorded) :]
         name = response.version.name if response.version.HasField("name") else None
         if fresh or name:
@@ -349,6 +342,8 @@ def apply_response(
         if kind == "completeWorkflow":
             completion = action
             break
+        if _already_committed(state, kind, action.id):
+            continue  # a replay re-issued an operation history already holds (daprd drops it too)
         if kind == "scheduleTask":
             _schedule_task(state, result, action, now)
         elif kind == "createTimer":
@@ -408,9 +403,19 @@ def apply_response(
     return result
 
 
+def _already_committed(state: InstanceState, kind: str | None, action_id: int) -> bool:
+    if kind == "scheduleTask":
+        return action_id in state.scheduled_tasks
+    if kind == "createTimer":
+        return action_id in state.created_timers
+    if kind == "createChildWorkflow":
+        return action_id in state.created_children
+    return False
+
+
 def _schedule_task(state: InstanceState, result: TurnResult, action: Any, now: int) -> None:
     task = action.scheduleTask
-    router, target = _router(state.app_id, action)
+    router, _target = _router(state.app_id, action)
     event = new_event(now, action.id)
     scheduled = event.taskScheduled
     scheduled.name = task.name
@@ -484,7 +489,7 @@ def timer_for(state: InstanceState, event: Any) -> Message | None:
 def _create_child(state: InstanceState, result: TurnResult, action: Any, now: int) -> None:
     child = action.createChildWorkflow
     child_id = child.instanceId or child_instance_id(state.instance_id, action.id)
-    router, target = _router(state.app_id, action)
+    router, _target = _router(state.app_id, action)
     event = new_event(now, action.id)
     created = event.childWorkflowInstanceCreated
     created.instanceId = child_id

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from tether import pb
+from tether.core.commit import Meta
 from tether.core.events import from_timestamp, to_timestamp
 from tether.core.state import InstanceState, Message, ParentRef
 from tether.store.base import InstanceRow, MessageRow
@@ -95,7 +96,7 @@ def row_from_state(state: InstanceState, owner: str | None) -> InstanceRow:
         name=state.name,
         status=state.status,
         execution_id=state.execution_id,
-        created_at=state.created_at if state.started else 0,
+        created_at=state.created_at,
         updated_at=state.updated_at,
         started_at=state.started_at,
         completed_at=state.completed_at,
@@ -111,6 +112,24 @@ def row_from_state(state: InstanceState, owner: str | None) -> InstanceRow:
         tags=dict(state.tags),
         owner=owner,
     )
+
+
+def row_with_meta(state: InstanceState, meta: Meta, owner: str | None) -> InstanceRow:
+    """The row an instance will have once a turn with this new metadata commits."""
+    row = row_from_state(state, owner)
+    row.status = meta.status
+    row.execution_id = meta.execution_id
+    row.custom_status = meta.custom_status
+    row.output = meta.output
+    row.failure = meta.failure.SerializeToString() if meta.failure is not None else None
+    row.stall = meta.stall.SerializeToString() if meta.stall is not None else None
+    row.input = meta.input
+    row.created_at = meta.created_at
+    row.started_at = meta.started_at
+    row.updated_at = meta.updated_at
+    row.completed_at = meta.completed_at
+    row.version_name = meta.version_name
+    return row
 
 
 def pending_row(started: Any, app_id: str, owner: str | None, scheduled_start: int | None) -> InstanceRow:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether import pb
+from tether.core.commit import apply_result, next_meta, restart_messages
 from tether.core.events import from_timestamp, to_timestamp
-from tether.core.state import InstanceState, Message, TaskSpec
 from tether.core.rerun import RerunRequest, check_request, check_source, check_target_free, fork
+from tether.core.state import InstanceState, Message, TaskSpec
 from tether.core.turns import (
     TurnPlan,
     TurnResult,
@@ -40,6 +41,7 @@ from tether.engine.convert import (
     now_ns,
     pending_row,
     row_from_state,
+    row_with_meta,
     state_from_rows,
 )
 from tether.engine.dispatch import Dispatcher, Work, WorkerStream
@@ -75,13 +77,16 @@ class Active:
             inbox.append(message)
         return True
 
+    def remember_gone(self, ids: list[int]) -> None:
+        self.gone.update(ids)
+        if len(self.gone) > _GONE_LIMIT:
+            self.gone = set(list(self.gone)[-_GONE_LIMIT // 2 :])
+
     def remove_messages(self, ids: list[int]) -> None:
         if not ids:
             return
+        self.remember_gone(ids)
         drop = set(ids)
-        self.gone |= drop
-        if len(self.gone) > _GONE_LIMIT:
-            self.gone = set(list(self.gone)[-_GONE_LIMIT // 2 :])
         self.state.inbox = [m for m in self.state.inbox if m.msg_id not in drop]
 
 
@@ -223,7 +228,11 @@ class Engine:
         claimed = await self.store.write(lambda tx: tx.claim_instances(self.node_id, self.app_id, live))
         for instance_id in claimed:
             await self._load(instance_id)
+        # Messages in memory now are committed; any of them missing from the index read below was
+        # deleted by another process (e.g. `tether scheduler delete` of a durable timer).
+        known = {i: [m.msg_id for m in a.state.inbox] for i, a in self.active.items()}
         index = await self.store.read(lambda tx: tx.inbox_index(self.app_id))
+        self._forget_deleted(known, index)
         unknown: set[str] = set()
         for msg_id, instance_id in index:
             active = self.active.get(instance_id)
@@ -243,6 +252,19 @@ class Engine:
             if added:
                 self._schedule(active)
         await self._claim_tasks(live)
+
+    def _forget_deleted(self, known: dict[str, list[int]], index: list[tuple[int, str]]) -> None:
+        present: dict[str, set[int]] = {}
+        for msg_id, instance_id in index:
+            present.setdefault(instance_id, set()).add(msg_id)
+        for instance_id, msg_ids in known.items():
+            active = self.active.get(instance_id)
+            if active is None or active.committing:
+                continue
+            in_flight = set(active.plan.consumed) if active.plan is not None else set()
+            stored = present.get(instance_id, set())
+            deleted = [m for m in msg_ids if m not in stored and m not in in_flight]
+            active.remove_messages(deleted)
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -358,21 +380,15 @@ class Engine:
     async def _commit_turn(self, active: Active, plan: TurnPlan, result: TurnResult, now: int) -> None:
         state = active.state
         instance_id = state.instance_id
-        new_execution: str | None = None
-        restart_messages: list[Message] = []
+        restart: list[Message] = []
         if result.continue_as_new is not None:
-            started = result.continue_as_new.started
-            new_execution = started.executionStarted.workflowInstance.executionId.value
-            first = min([m.order for m in state.inbox if m.msg_id not in plan.consumed] + [now])
-            events = [started, *result.continue_as_new.carryover]
-            for i, event in enumerate(events):
-                restart_messages.append(
-                    Message(new_msg_id(), event, now, None, first - len(events) + i)
-                )
+            count = 1 + len(result.continue_as_new.carryover)
+            restart = restart_messages(state, plan, result, now, [new_msg_id() for _ in range(count)])
         for timer in result.timers:
             timer.msg_id = new_msg_id()
             timer.order = now
-        row = self._next_row(state, result, now, new_execution)
+        meta = next_meta(state, result, now)
+        row = row_with_meta(state, meta, self.node_id)
         removed = [*result.consumed, *plan.dropped]
         history_bytes = [e.SerializeToString() for e in result.history]
         first_seq = len(state.history)
@@ -392,11 +408,11 @@ class Engine:
 
         def commit(tx: Tx) -> tuple[list[MessageRow], list[InstanceRow]]:
             tx.delete_messages(removed)
-            if new_execution is not None:
+            if result.continue_as_new is not None:
                 tx.clear_history(instance_id)
                 tx.clear_messages(instance_id, only_execution=old_execution)
                 tx.clear_tasks(instance_id)
-                tx.add_messages([message_row(m, instance_id, state.app_id) for m in restart_messages])
+                tx.add_messages([message_row(m, instance_id, state.app_id) for m in restart])
             else:
                 tx.append_history(instance_id, first_seq, history_bytes)
             if result.terminal:
@@ -429,31 +445,13 @@ class Engine:
             return
 
         # Durable: now memory and the outside world may see it.
-        active.remove_messages(removed)
-        if new_execution is not None:
-            state.reset_history()
-            state.execution_id = new_execution
-            state.inbox = [m for m in state.inbox if m.execution_id != old_execution]
+        active.remember_gone(removed)
+        apply_result(state, plan, result, meta, restart)
+        if result.continue_as_new is not None:
             for task in active.tasks.values():
                 self.dispatcher.finish(task)
             active.tasks.clear()
             self.dispatcher.forget_instance(instance_id)
-            for message in restart_messages:
-                active.add_message(message)
-        else:
-            state.append_history(result.history)
-        state.status = row.status
-        state.custom_status = row.custom_status
-        state.output = row.output
-        state.failure = result.failure if result.terminal else state.failure
-        state.updated_at = row.updated_at
-        state.completed_at = row.completed_at
-        state.stall = result.stall
-        if new_execution is not None:
-            state.input = row.input
-            state.created_at = 0
-        for timer in result.timers:
-            active.add_message(timer)
         active.turn = None
         active.plan = None
         active.committing = False
@@ -470,50 +468,6 @@ class Engine:
         else:
             self._schedule(active)
         self._notify(instance_id)
-
-    def _next_row(
-        self, state: InstanceState, result: TurnResult, now: int, new_execution: str | None
-    ) -> InstanceRow:
-        row = row_from_state(state, self.node_id)
-        row.updated_at = now
-        row.custom_status = result.custom_status
-        row.stall = result.stall.SerializeToString() if result.stall is not None else None
-        if new_execution is not None:
-            assert result.continue_as_new is not None
-            started = result.continue_as_new.started.executionStarted
-            row.execution_id = new_execution
-            row.input = started.input.value if started.HasField("input") else None
-            row.status = pb.RUNNING
-            row.created_at = now
-            row.version_name = None
-            return row
-        for event in result.history:
-            if event.HasField("executionStarted"):
-                started = event.executionStarted
-                row.created_at = from_timestamp(event.timestamp)
-                row.input = started.input.value if started.HasField("input") else None
-                if row.started_at is None:
-                    row.started_at = from_timestamp(result.history[0].timestamp)
-            elif event.HasField("workflowStarted") and row.version_name is None:
-                version = event.workflowStarted.version
-                if event.workflowStarted.HasField("version") and version.HasField("name"):
-                    row.version_name = version.name
-        if result.terminal:
-            row.status = result.status
-            row.output = result.output
-            row.failure = result.failure.SerializeToString() if result.failure is not None else None
-            row.completed_at = now
-        elif result.stall is not None:
-            row.status = pb.STALLED
-        else:
-            suspended = state.suspended
-            for event in result.history:
-                if event.HasField("executionSuspended"):
-                    suspended = True
-                elif event.HasField("executionResumed"):
-                    suspended = False
-            row.status = pb.SUSPENDED if suspended else pb.RUNNING
-        return row
 
     def _create_child_tx(self, tx: Tx, child: Any, now: int) -> InstanceRow | MessageRow | None:
         """Create a child instance; on an ID clash, fail the parent's task instead."""
@@ -852,7 +806,7 @@ class Engine:
             with contextlib.suppress(NotFound):
                 await self.terminate(child, output, True, wait=False)
 
-    async def suspend(self, instance_id: str, reason: str | None) -> None:
+    async def suspend(self, instance_id: str, reason: str | None, wait: bool = True) -> None:
         row = await self.get_instance(instance_id)
         if row is None:
             raise NotFound(NO_SUCH_INSTANCE + f": '{instance_id}'")
@@ -864,14 +818,14 @@ class Engine:
         event.executionSuspended.SetInParent()
         if reason:
             event.executionSuspended.input.value = reason
-        if await self._enqueue(instance_id, event) and row.status != pb.PENDING:
+        if await self._enqueue(instance_id, event) and wait and row.status != pb.PENDING:
             await self.wait_for(
                 instance_id,
                 lambda r: r.status in (pb.SUSPENDED, *pb.TERMINAL_STATUSES),
                 self.settings.control_wait_seconds,
             )
 
-    async def resume(self, instance_id: str, reason: str | None) -> None:
+    async def resume(self, instance_id: str, reason: str | None, wait: bool = True) -> None:
         row = await self.get_instance(instance_id)
         if row is None:
             raise NotFound(NO_SUCH_INSTANCE + f": '{instance_id}'")
@@ -883,7 +837,7 @@ class Engine:
         event.executionResumed.SetInParent()
         if reason:
             event.executionResumed.input.value = reason
-        if await self._enqueue(instance_id, event) and row.status != pb.PENDING:
+        if await self._enqueue(instance_id, event) and wait and row.status != pb.PENDING:
             await self.wait_for(
                 instance_id,
                 lambda r: r.status != pb.SUSPENDED,
