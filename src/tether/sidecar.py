@@ -64,7 +64,7 @@ class Sidecar:
             access_log=False,
         )
         self._http = uvicorn.Server(config)
-        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._http.install_signal_handlers = lambda: None
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         await self.engine.start(self.grpc_port, self.http_port)
         if self._announce:

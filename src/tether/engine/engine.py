@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import uuid
@@ -242,7 +243,7 @@ class Engine:
                 continue
             unknown.add(instance_id)
         for instance_id in unknown:
-            rows = await self.store.read(lambda tx, i=instance_id: tx.load_messages(i))
+            rows = await self.store.read(functools.partial(_load_messages, instance_id=instance_id))
             active = self.active.get(instance_id)
             if active is None:
                 continue
@@ -448,8 +449,8 @@ class Engine:
         active.remember_gone(removed)
         apply_result(state, plan, result, meta, restart)
         if result.continue_as_new is not None:
-            for task in active.tasks.values():
-                self.dispatcher.finish(task)
+            for outstanding in active.tasks.values():
+                self.dispatcher.finish(outstanding)
             active.tasks.clear()
             self.dispatcher.forget_instance(instance_id)
         active.turn = None
@@ -736,8 +737,11 @@ class Engine:
             tx.add_messages([message])
             return True
 
-        self._retire(instance_id)
         created = await self.store.write(commit)
+        if created:
+            # Only a replaced (terminal) instance is retired: an idempotent start of an active
+            # one must leave it running here.
+            self._retire(instance_id)
         if created and owner is not None:
             state = state_from_rows(row, [], [message])
             active = Active(state=state)
@@ -994,6 +998,10 @@ class Engine:
         if events is None:
             raise NotFound(f"workflow instance '{instance_id}' not found")
         return events
+
+
+def _load_messages(tx: Reader, instance_id: str) -> list[MessageRow]:
+    return tx.load_messages(instance_id)
 
 
 def _has_terminate(state: InstanceState) -> bool:

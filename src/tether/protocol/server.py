@@ -28,7 +28,7 @@ def server_options(max_payload: int) -> list[tuple[str, Any]]:
     ]
 
 
-class TokenInterceptor(grpc.aio.ServerInterceptor):
+class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Refuse every call whose ``dapr-api-token`` metadata does not match the configured token."""
 
     def __init__(self, token: str) -> None:
