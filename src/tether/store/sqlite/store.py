@@ -377,8 +377,15 @@ class SqliteStore:
         self.path = path
         self.url = f"sqlite:///{path}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer_conn = _connect(path)
-        self._init_schema(self._writer_conn)
+        try:
+            self._writer_conn = _connect(path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
+        try:
+            self._init_schema(self._writer_conn)
+        except BaseException:
+            self._writer_conn.close()
+            raise
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._listener: Callable[[], None] | None = None
         self._closed = False

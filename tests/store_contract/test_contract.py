@@ -1,0 +1,173 @@
+"""The storage contract (tether.store.base), run against every backend this build has."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tether import pb
+from tether.errors import AlreadyExists, StoreError
+from tether.store import InstanceFilter, InstanceRow, MessageRow, TaskRow, open_store
+
+
+@pytest.fixture(params=["sqlite"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield f"sqlite:///{tmp_path / 'contract.db'}"
+
+
+def run(url: str, body: Any) -> Any:
+    async def main() -> Any:
+        store = open_store(url)
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def instance(instance_id: str, status: int = pb.RUNNING, app: str = "a", owner: str | None = None) -> InstanceRow:
+    return InstanceRow(
+        instance_id=instance_id, app_id=app, name="wf", status=status, execution_id="e1",
+        created_at=1, updated_at=1, owner=owner,
+    )
+
+
+def test_a_failing_writer_rolls_back_only_its_own_changes(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        def good(tx: Any) -> None:
+            tx.upsert_instance(instance("good"))
+
+        def bad(tx: Any) -> None:
+            tx.upsert_instance(instance("bad"))
+            raise AlreadyExists("refused")
+
+        results = await asyncio.gather(
+            store.write(good), store.write(bad), store.write(good), return_exceptions=True
+        )
+        rows = await store.read(lambda tx: tx.list_instances(InstanceFilter()))
+        return results, [r.instance_id for r in rows]
+
+    results, ids = run(store_url, body)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], AlreadyExists)
+    assert ids == ["good"]
+
+
+def test_history_appends_in_order_and_integrity_holds(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        await store.write(lambda tx: tx.upsert_instance(instance("i")))
+        await store.write(lambda tx: tx.append_history("i", 0, [b"a", b"b"]))
+        await store.write(lambda tx: tx.append_history("i", 2, [b"c"]))
+        return await store.read(lambda tx: (tx.load_history("i"), tx.check_integrity()))
+
+    history, problems = run(store_url, body)
+    assert history == [b"a", b"b", b"c"]
+    assert problems == []
+
+
+def test_appending_over_an_existing_seq_is_refused(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        await store.write(lambda tx: tx.upsert_instance(instance("i")))
+        await store.write(lambda tx: tx.append_history("i", 0, [b"a"]))
+        with pytest.raises(StoreError):
+            await store.write(lambda tx: tx.append_history("i", 0, [b"x"]))
+        return await store.read(lambda tx: tx.load_history("i"))
+
+    assert run(store_url, body) == [b"a"]
+
+
+def test_a_task_result_is_taken_once_and_only_for_its_execution(store_url: str) -> None:
+    task = TaskRow(instance_id="i", execution_id="e1", task_id=1, app_id="a", request=b"r", created_at=0)
+
+    async def body(store: Any) -> Any:
+        await store.write(lambda tx: tx.add_tasks([task]))
+        wrong = await store.write(lambda tx: tx.take_task("i", "e0", 1))
+        first = await store.write(lambda tx: tx.take_task("i", "e1", 1))
+        second = await store.write(lambda tx: tx.take_task("i", "e1", 1))
+        return wrong, first, second
+
+    assert run(store_url, body) == (False, True, False)
+
+
+def test_claims_skip_live_owners_and_terminal_instances(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        def seed(tx: Any) -> None:
+            tx.upsert_instance(instance("free"))
+            tx.upsert_instance(instance("dead-owned", owner="dead"))
+            tx.upsert_instance(instance("live-owned", owner="live"))
+            tx.upsert_instance(instance("done", status=pb.COMPLETED))
+            tx.upsert_instance(instance("other-app", app="b"))
+
+        await store.write(seed)
+        claimed = await store.write(lambda tx: tx.claim_instances("me", "a", ["me", "live"]))
+        again = await store.write(lambda tx: tx.claim_instances("other", "a", ["me", "other", "live"]))
+        return sorted(claimed), again
+
+    claimed, again = run(store_url, body)
+    assert claimed == ["dead-owned", "free"]
+    assert again == []
+
+
+def test_messages_are_ordered_and_cleared_per_execution(store_url: str) -> None:
+    def message(msg_id: int, order: int, execution: str | None) -> MessageRow:
+        return MessageRow(msg_id, "i", "a", b"e", 0, execution, order)
+
+    async def body(store: Any) -> Any:
+        await store.write(lambda tx: tx.upsert_instance(instance("i")))
+        await store.write(lambda tx: tx.add_messages([message(3, 30, None), message(1, 10, "e1"), message(2, 20, "e0")]))
+        before = await store.read(lambda tx: [m.msg_id for m in tx.load_messages("i")])
+        await store.write(lambda tx: tx.clear_messages("i", only_execution="e0"))
+        after = await store.read(lambda tx: [m.msg_id for m in tx.load_messages("i")])
+        await store.write(lambda tx: tx.delete_instance("i"))
+        gone = await store.read(lambda tx: (tx.load_messages("i"), tx.get_instance("i"), tx.check_integrity()))
+        return before, after, gone
+
+    before, after, gone = run(store_url, body)
+    assert before == [1, 2, 3]
+    assert after == [1, 3]
+    assert gone == ([], None, [])
+
+
+def test_instance_listing_filters_and_pages(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        def seed(tx: Any) -> None:
+            for i in range(5):
+                row = instance(f"i{i}", status=pb.COMPLETED if i % 2 else pb.RUNNING)
+                row.created_at = i
+                tx.upsert_instance(row)
+
+        await store.write(seed)
+        page1 = await store.read(lambda tx: tx.list_instance_ids("a", None, 2))
+        page2 = await store.read(lambda tx: tx.list_instance_ids("a", page1[-1], 2))
+        done = await store.read(lambda tx: tx.list_instances(InstanceFilter(statuses=[pb.COMPLETED])))
+        recent = await store.read(lambda tx: tx.list_instances(InstanceFilter(created_from=3)))
+        return page1, page2, [r.instance_id for r in done], [r.instance_id for r in recent]
+
+    page1, page2, done, recent = run(store_url, body)
+    assert (page1, page2) == (["i0", "i1"], ["i2", "i3"])
+    assert done == ["i1", "i3"]
+    assert recent == ["i3", "i4"]
+
+
+def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    run(f"sqlite:///{path}", lambda store: asyncio.sleep(0))
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_postgres_urls_say_what_this_build_supports() -> None:
+    from tether.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sqlite:///"):
+        open_store("postgresql://user:secret@db/tether")
