@@ -284,8 +284,9 @@ class Engine:
         state = active.state
         if state.terminal:
             return
-        if state.stall is not None and not active.retry_stall:
-            return
+        stalled = state.stall is not None and not active.retry_stall
+        if stalled and not any(m.event.HasField("executionTerminated") for m in state.inbox):
+            return  # a stalled instance waits for new code, but can always be terminated
         now = now_ns()
         plan = plan_turn(state, now, force_start=_has_terminate(state))
         if plan is None:
@@ -298,7 +299,7 @@ class Engine:
             self._spawn(self._commit_drops(active, plan.dropped))
             return
         if plan.delivers_terminate is not None and (
-            not self.dispatcher.connected or not state.started
+            stalled or not self.dispatcher.connected or not state.started
         ):
             active.committing = True
             self._spawn(self._commit_turn(active, plan, force_terminate(state, plan, now), now))
