@@ -42,4 +42,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_token=token or None,
         max_payload_bytes=args.max_payload or env_int("TETHER_MAX_PAYLOAD", 4 * 1024 * 1024),
         log_level=args.log_level,
+        # Undocumented tuning knob for tests: how often capable worker streams get a health ping.
+        health_ping_seconds=float(os.environ.get("TETHER_HEALTH_PING_SECONDS") or 30.0),
     )
