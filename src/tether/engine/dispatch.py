@@ -54,6 +54,13 @@ class WorkerStream:
         return pb.CAPABILITY_HEALTH_PING in self.capabilities
 
 
+def token_execution(token: str) -> str | None:
+    """The execution a completion token was issued for (tokens outlive their bookkeeping: a late
+    result may arrive after its stream died or tether restarted)."""
+    _, dot, execution_id = token.partition(".")
+    return execution_id if dot and execution_id else None
+
+
 class Dispatcher:
     def __init__(self) -> None:
         self.streams: dict[int, WorkerStream] = {}
@@ -99,7 +106,7 @@ class Dispatcher:
             return
         if work.token:
             self.tokens.pop(work.token, None)
-        work.token = uuid.uuid4().hex
+        work.token = f"{uuid.uuid4().hex}.{work.execution_id}"
         stream = self._pick(work)
         if stream is None:
             work.stream = None
@@ -121,6 +128,8 @@ class Dispatcher:
         self.tokens.pop(work.token, None)
         if work.stream is not None:
             work.stream.outstanding.pop(work.token, None)
+        elif work in self._waiting:
+            self._waiting.remove(work)
 
     def forget_instance(self, instance_id: str) -> None:
         """Drop every stream's cached-history entry for an instance (its history was reset)."""

@@ -45,7 +45,7 @@ from tether.engine.convert import (
     row_with_meta,
     state_from_rows,
 )
-from tether.engine.dispatch import Dispatcher, Work, WorkerStream
+from tether.engine.dispatch import Dispatcher, Work, WorkerStream, token_execution
 from tether.engine.nodes import NodeRegistry
 from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError, Unavailable
 from tether.settings import Settings
@@ -279,6 +279,12 @@ class Engine:
     # -- turns ---------------------------------------------------------------------------------
     def _schedule(self, active: Active) -> None:
         """Start the instance's next turn if it has deliverable messages and none in flight."""
+        if active.turn is not None and active.turn.stream is None and not active.committing:
+            # The turn is parked until a worker connects and no worker has seen it: withdraw it
+            # and plan afresh, so what arrived since (e.g. a terminate) is part of the turn.
+            self.dispatcher.finish(active.turn)
+            active.turn = None
+            active.plan = None
         if not self.running or active.turn is not None or active.committing:
             return
         state = active.state
@@ -553,10 +559,15 @@ class Engine:
 
     async def complete_activity(self, response: Any) -> None:
         work = self.dispatcher.tokens.get(response.completionToken)
+        execution_id: str | None
         if work is not None and work.kind == "activity":
             instance_id, execution_id, task_id = work.instance_id, work.execution_id, work.task_id
         else:
-            instance_id, execution_id, task_id = response.instanceId, None, response.taskId
+            # The token's bookkeeping is gone (its stream died, or tether restarted): the token
+            # still names its execution, so a result of an older generation is never taken for
+            # the current one's task with the same ID.
+            instance_id, task_id = response.instanceId, response.taskId
+            execution_id = token_execution(response.completionToken)
         now = now_ns()
 
         def commit(tx: Tx) -> MessageRow | None:
