@@ -1,0 +1,488 @@
+"""The OpenAPI 3 document of every HTTP route (Dapr's and tether's), served at
+``/tether/v1/openapi.json``. Kept beside the routes; tests fuzz the API from it, so a route or a
+status code missing here shows up as a test failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether import __version__, pb
+from tether.httpapi.routes_dapr import DAPR_VERSIONS
+from tether.httpapi.routes_ext import MAX_PAGE, PREFIX
+
+OPENAPI_PATH = f"{PREFIX}/openapi.json"
+_ERR = "#/components/responses/Error"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    # Every route can also answer 401 (API token), 404 (malformed path), 405 and 413 (body size).
+    codes = {401, 404, 405, 413, *statuses}
+    return {str(code): {"$ref": _ERR} for code in sorted(codes)}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+_COMPONENT = _path_param(
+    "component", "Workflow component name (documented as `dapr`; not checked)."
+)
+_INSTANCE = _path_param("instanceID", "Workflow instance ID.")
+_APP_ID = _query("appID", "Target app ID when the instance runs in another app.")
+_RAW_BODY = {
+    "required": False,
+    "content": {
+        "application/json": {"schema": {}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+}
+_ACCEPTED_EMPTY = _json({"type": "object", "maxProperties": 0}, "Accepted: the request is queued.")
+
+
+def _dapr_paths(version: str) -> dict[str, Any]:
+    tag = f"Dapr workflow API ({version})"
+    op_suffix = version.replace(".", "_").replace("-", "_")
+    base = f"/{version}/workflows/{{component}}"
+
+    def control(op: str, summary: str, failure_code: str, not_found: bool) -> dict[str, Any]:
+        statuses = (400, 500, 404) if not_found else (400, 500)
+        return {
+            "post": {
+                "operationId": f"{op}_{op_suffix}",
+                "tags": [tag],
+                "summary": summary,
+                "description": f"Does not wait for the effect. Fails with 500 `{failure_code}`.",
+                "parameters": [_COMPONENT, _INSTANCE, _APP_ID],
+                "responses": {"202": _ACCEPTED_EMPTY, **_errors(*statuses)},
+            }
+        }
+
+    return {
+        f"{base}/{{workflowName}}/start": {
+            "post": {
+                "operationId": f"start_{op_suffix}",
+                "tags": [tag],
+                "summary": "Start a workflow instance",
+                "description": (
+                    "The raw body is the input string, stored verbatim. Without `instanceID` a "
+                    "UUID is generated. Does not wait for the first turn. Starting an active ID "
+                    "of the same workflow returns it unchanged; of another workflow fails with "
+                    "500 `ERR_START_WORKFLOW`."
+                ),
+                "parameters": [
+                    _COMPONENT,
+                    _path_param("workflowName", "Registered workflow name."),
+                    _query(
+                        "instanceID",
+                        "Instance ID: letters, digits, `-` and `_`, at most 64 characters.",
+                    ),
+                    _APP_ID,
+                ],
+                "requestBody": _RAW_BODY,
+                "responses": {
+                    "202": _json(_ref("StartResponse"), "Started (or already running)."),
+                    **_errors(400, 500),
+                },
+            }
+        },
+        f"{base}/{{instanceID}}": {
+            "get": {
+                "operationId": f"get_{op_suffix}",
+                "tags": [tag],
+                "summary": "Get a workflow instance",
+                "parameters": [_COMPONENT, _INSTANCE, _APP_ID],
+                "responses": {
+                    "200": _json(_ref("DaprInstance"), "The instance."),
+                    **_errors(400, 404, 500),
+                },
+            }
+        },
+        f"{base}/{{instanceID}}/terminate": control(
+            "terminate", "Terminate an instance (recursive)", "ERR_TERMINATE_WORKFLOW", True
+        ),
+        f"{base}/{{instanceID}}/pause": control(
+            "pause", "Suspend an instance", "ERR_PAUSE_WORKFLOW", False
+        ),
+        f"{base}/{{instanceID}}/resume": control(
+            "resume", "Resume a suspended instance", "ERR_RESUME_WORKFLOW", False
+        ),
+        f"{base}/{{instanceID}}/purge": control(
+            "purge",
+            "Purge a terminal instance and its descendants",
+            "ERR_PURGE_WORKFLOW",
+            True,
+        ),
+        f"{base}/{{instanceID}}/raiseEvent/{{eventName}}": {
+            "post": {
+                "operationId": f"raise_event_{op_suffix}",
+                "tags": [tag],
+                "summary": "Raise an external event",
+                "description": "The raw body is the event data. Fails with 500 "
+                "`ERR_RAISE_EVENT_WORKFLOW` (also for an unknown instance, as daprd does).",
+                "parameters": [
+                    _COMPONENT,
+                    _INSTANCE,
+                    _path_param("eventName", "Event name (matched case-insensitively)."),
+                    _APP_ID,
+                ],
+                "requestBody": _RAW_BODY,
+                "responses": {"202": _ACCEPTED_EMPTY, **_errors(400, 500)},
+            }
+        },
+    }
+
+
+def _health_paths(version: str) -> dict[str, Any]:
+    op_suffix = version.replace(".", "_").replace("-", "_")
+    tag = "Health and metadata"
+    ready = {
+        "204": {"description": "Ready."},
+        "500": {"description": "Not ready (starting or shutting down)."},
+    }
+    return {
+        f"/{version}/healthz": {
+            "get": {
+                "operationId": f"healthz_{op_suffix}",
+                "tags": [tag],
+                "summary": "Sidecar health (no API token needed)",
+                "security": [],
+                "responses": ready,
+            }
+        },
+        f"/{version}/healthz/outbound": {
+            "get": {
+                "operationId": f"healthz_outbound_{op_suffix}",
+                "tags": [tag],
+                "summary": "Outbound health (no API token needed)",
+                "security": [],
+                "responses": ready,
+            }
+        },
+        f"/{version}/metadata": {
+            "get": {
+                "operationId": f"metadata_{op_suffix}",
+                "tags": [tag],
+                "summary": "Sidecar metadata",
+                "responses": {"200": _json(_ref("Metadata"), "Metadata."), **_errors()},
+            }
+        },
+    }
+
+
+def _tether_paths() -> dict[str, Any]:
+    tag = "tether"
+    status_enum = list(pb.STATUS_NAMES.values())
+    terminal = sorted(pb.STATUS_NAMES[s] for s in pb.TERMINAL_STATUSES)
+    instance = _path_param("instanceID", "Workflow instance ID.")
+    return {
+        f"{PREFIX}/instances": {
+            "get": {
+                "operationId": "tether_list_instances",
+                "tags": [tag],
+                "summary": "List instances with filters and cursor paging",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "description": "Status names (repeat the parameter or comma-separate).",
+                        "style": "form",
+                        "explode": True,
+                        "schema": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": status_enum},
+                        },
+                    },
+                    _query("name", "Workflow name."),
+                    _query(
+                        "createdAfter",
+                        "Created at or after (RFC 3339).",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    _query(
+                        "createdBefore",
+                        "Created before (RFC 3339).",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    _query("parent", "Parent instance ID (children of that instance)."),
+                    _query("appID", "App ID (default: this sidecar's app; `*` for all apps)."),
+                    _query("cursor", "`nextCursor` of the previous page."),
+                    _query(
+                        "limit",
+                        f"Page size (default 100, at most {MAX_PAGE}).",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                    ),
+                ],
+                "responses": {
+                    "200": _json(_ref("InstanceList"), "One page of instances."),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/instances/{{instanceID}}": {
+            "get": {
+                "operationId": "tether_get_instance",
+                "tags": [tag],
+                "summary": "One instance, tether's full view (STALLED and stall reason included)",
+                "parameters": [instance],
+                "responses": {
+                    "200": _json(_ref("InstanceDetail"), "The instance."),
+                    **_errors(400, 404),
+                },
+            }
+        },
+        f"{PREFIX}/instances/{{instanceID}}/history": {
+            "get": {
+                "operationId": "tether_history",
+                "tags": [tag],
+                "summary": "An instance's history as JSON",
+                "parameters": [
+                    instance,
+                    _query(
+                        "includePayloads",
+                        "Keep inputs and results in `details` (default false).",
+                        {"type": "boolean"},
+                    ),
+                ],
+                "responses": {
+                    "200": _json(_ref("History"), "The history, oldest first."),
+                    **_errors(400, 404),
+                },
+            }
+        },
+        f"{PREFIX}/instances/{{instanceID}}/rerun": {
+            "post": {
+                "operationId": "tether_rerun",
+                "tags": [tag],
+                "summary": "Rerun a terminal instance from one of its events into a new instance",
+                "parameters": [instance],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("RerunRequest")}},
+                },
+                "responses": {
+                    "202": _json(_ref("StartResponse"), "The new instance was created."),
+                    **_errors(400, 404, 409, 503),
+                },
+            }
+        },
+        f"{PREFIX}/purge": {
+            "post": {
+                "operationId": "tether_purge",
+                "tags": [tag],
+                "summary": "Purge this app's terminal instances matching a filter",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "statuses": {
+                                        "type": "array",
+                                        "items": {"type": "string", "enum": terminal},
+                                    },
+                                    "createdAfter": {"type": "string", "format": "date-time"},
+                                    "createdBefore": {"type": "string", "format": "date-time"},
+                                    "recursive": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["deletedInstanceCount"],
+                            "properties": {
+                                "deletedInstanceCount": {"type": "integer", "minimum": 0}
+                            },
+                        },
+                        "How many instances were purged.",
+                    ),
+                    **_errors(400, 409),
+                },
+            }
+        },
+        OPENAPI_PATH: {
+            "get": {
+                "operationId": "tether_openapi",
+                "tags": [tag],
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document."), **_errors()},
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    string = {"type": "string"}
+    nullable_string = {"type": "string", "nullable": True}
+    stamp = {"type": "string", "format": "date-time"}
+    summary_props: dict[str, Any] = {
+        "instanceID": string,
+        "workflowName": string,
+        "appID": string,
+        "runtimeStatus": {"type": "string", "enum": [*pb.STATUS_NAMES.values(), "UNKNOWN"]},
+        "createdAt": stamp,
+        "lastUpdatedAt": stamp,
+        "executionID": string,
+        "parentInstanceID": nullable_string,
+        "scheduledStartAt": stamp,
+        "completedAt": stamp,
+    }
+    summary_required = ["instanceID", "workflowName", "appID", "runtimeStatus", "createdAt"]
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["errorCode", "message"],
+            "properties": {"errorCode": string, "message": string},
+        },
+        "StartResponse": {
+            "type": "object",
+            "required": ["instanceID"],
+            "properties": {"instanceID": string},
+        },
+        "DaprInstance": {
+            "type": "object",
+            "required": ["instanceID", "createdAt", "lastUpdatedAt", "runtimeStatus"],
+            "properties": {
+                "instanceID": string,
+                "workflowName": string,
+                "createdAt": stamp,
+                "lastUpdatedAt": stamp,
+                "runtimeStatus": {
+                    "type": "string",
+                    "enum": [*(pb.STATUS_NAMES[i] for i in range(8)), "UNKNOWN"],
+                },
+                "properties": {"type": "object", "additionalProperties": string},
+            },
+        },
+        "Metadata": {
+            "type": "object",
+            "required": ["id", "runtimeVersion"],
+            "properties": {
+                "id": string,
+                "runtimeVersion": string,
+                "store": string,
+                "connectedWorkers": {"type": "integer"},
+                "workflows": {"type": "object"},
+            },
+        },
+        "InstanceSummary": {
+            "type": "object",
+            "required": summary_required,
+            "properties": summary_props,
+        },
+        "InstanceDetail": {
+            "type": "object",
+            "required": summary_required,
+            "properties": {
+                **summary_props,
+                "input": nullable_string,
+                "output": nullable_string,
+                "customStatus": nullable_string,
+                "failure": {"type": "object", "nullable": True},
+                "stall": {"type": "object", "nullable": True},
+                "version": nullable_string,
+                "tags": {"type": "object", "additionalProperties": string},
+            },
+        },
+        "InstanceList": {
+            "type": "object",
+            "required": ["instances", "nextCursor"],
+            "properties": {
+                "instances": {"type": "array", "items": _ref("InstanceSummary")},
+                "nextCursor": nullable_string,
+            },
+        },
+        "HistoryEvent": {
+            "type": "object",
+            "required": ["eventId", "type", "timestamp", "payloadSize", "details"],
+            "properties": {
+                "eventId": {"type": "integer"},
+                "type": string,
+                "timestamp": stamp,
+                "name": nullable_string,
+                "payloadSize": {"type": "integer", "minimum": 0},
+                "details": {"type": "object"},
+            },
+        },
+        "History": {
+            "type": "object",
+            "required": ["instanceID", "events"],
+            "properties": {
+                "instanceID": string,
+                "events": {"type": "array", "items": _ref("HistoryEvent")},
+            },
+        },
+        "RerunRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["eventID"],
+            "properties": {
+                "eventID": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+                "newInstanceID": {"type": "string", "minLength": 1, "maxLength": 64},
+                "input": nullable_string,
+                "overwriteInput": {"type": "boolean"},
+                "newChildWorkflowInstanceID": {"type": "string", "minLength": 1},
+            },
+        },
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for version in DAPR_VERSIONS:
+        paths.update(_dapr_paths(version))
+    for version in DAPR_VERSIONS:
+        paths.update(_health_paths(version))
+    paths.update(_tether_paths())
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "tether HTTP API",
+            "version": __version__,
+            "description": (
+                "The Dapr workflow HTTP API (identical under v1.0, v1.0-beta1 and v1.0-alpha1), "
+                "health and metadata, and tether's own management routes under /tether/v1. "
+                'Errors are `{"errorCode", "message"}`. When the sidecar has an API token, '
+                "every route but the health checks needs it in the `dapr-api-token` header."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "responses": {"Error": _json(_ref("Error"), "An error.")},
+            "securitySchemes": {
+                "daprApiToken": {"type": "apiKey", "in": "header", "name": "dapr-api-token"}
+            },
+        },
+        "security": [{}, {"daprApiToken": []}],
+    }
