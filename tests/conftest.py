@@ -3,6 +3,7 @@ official Dapr SDK (worker and client) pointed at it."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,10 +38,8 @@ def wf_runtime(sidecar: SidecarProcess) -> Iterator[Callable[..., Any]]:
 
     yield factory
     for runtime in made:
-        try:
+        with contextlib.suppress(Exception):
             runtime.shutdown()
-        except Exception:
-            pass
 
 
 @pytest.fixture

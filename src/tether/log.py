@@ -32,10 +32,7 @@ def configure(
     root = logging.getLogger("tether")
     root.handlers.clear()
     handler: logging.Handler
-    if file:
-        handler = logging.FileHandler(file)
-    else:
-        handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.FileHandler(file) if file else logging.StreamHandler(stream or sys.stderr)
     if as_json:
         handler.setFormatter(_JsonFormatter())
     else:

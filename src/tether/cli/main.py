@@ -15,16 +15,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tether {__version__}")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
-    from tether.cli import run, serve
+    from tether.cli import run, scheduler, serve, workflow
 
     serve.register(sub)
     run.register(sub)
-    try:
-        from tether.cli import workflow
-    except ImportError:
-        workflow = None  # type: ignore[assignment]
-    if workflow is not None:
-        workflow.register(sub)
+    workflow.register(sub)
+    scheduler.register(sub)
     return parser
 
 

@@ -31,7 +31,10 @@ def run_app(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        raise SystemExit("tether run: give the app's command after --, e.g. tether run -a myapp -- python3 app.py")
+        raise SystemExit(
+            "tether run: give the app's command after --, "
+            "e.g. tether run -a myapp -- python3 app.py"
+        )
     settings = settings_from_args(args)
     tether_log.configure(
         settings.log_level, as_json=args.log_as_json, file=args.log_file, prefix="[tether] "
@@ -51,7 +54,11 @@ async def _run(settings: object, command: list[str]) -> int:
         DAPR_GRPC_PORT=str(sidecar.grpc_port),
         DAPR_HTTP_PORT=str(sidecar.http_port),
         APP_ID=settings.app_id,
-        DAPR_RUNTIME_HOST=settings.listen_address if settings.listen_address not in ("0.0.0.0", "::") else "127.0.0.1",
+        DAPR_RUNTIME_HOST=(
+            settings.listen_address
+            if settings.listen_address not in ("0.0.0.0", "::")
+            else "127.0.0.1"
+        ),
     )
     env.pop("DAPR_GRPC_ENDPOINT", None)
     env.pop("DAPR_HTTP_ENDPOINT", None)

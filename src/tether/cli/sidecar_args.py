@@ -14,16 +14,27 @@ def add_sidecar_flags(parser: argparse.ArgumentParser, *, default_ports: tuple[i
     parser.add_argument("-a", "--app-id", default=None, help="the app id this sidecar serves")
     parser.add_argument(
         "--grpc-port", "--dapr-grpc-port", "-G", dest="grpc_port", type=int, default=None,
-        help=f"gRPC port for the SDKs (default {grpc_default or 'a free port'}; 0 picks a free one)",
+        help=(
+            f"gRPC port for the SDKs (default {grpc_default or 'a free port'}; "
+            "0 picks a free one)"
+        ),
     )
     parser.add_argument(
         "--http-port", "--dapr-http-port", "-H", dest="http_port", type=int, default=None,
         help=f"HTTP port (default {http_default or 'a free port'}; 0 picks a free one)",
     )
-    parser.add_argument("--store", default=None, help="sqlite:///path.db (default: the per-user store)")
-    parser.add_argument("--listen-address", default=None, help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--api-token", default=None, help="require this token (default: $DAPR_API_TOKEN)")
-    parser.add_argument("--max-payload", type=int, default=None, help="largest request/work item in bytes")
+    parser.add_argument(
+        "--store", default=None, help="sqlite:///path.db (default: the per-user store)"
+    )
+    parser.add_argument(
+        "--listen-address", default=None, help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--api-token", default=None, help="require this token (default: $DAPR_API_TOKEN)"
+    )
+    parser.add_argument(
+        "--max-payload", type=int, default=None, help="largest request/work item in bytes"
+    )
     parser.add_argument("--log-level", default=os.environ.get("TETHER_LOG_LEVEL", "info"))
     parser.add_argument("--log-as-json", action="store_true", help="log one JSON object per line")
     parser.add_argument("--log-file", default=None, help="write sidecar logs to this file")
@@ -35,8 +46,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     token = args.api_token if args.api_token is not None else os.environ.get("DAPR_API_TOKEN")
     return Settings(
         app_id=args.app_id or os.environ.get("APP_ID") or DEFAULT_APP_ID,
-        grpc_port=args.grpc_port if args.grpc_port is not None else env_int("TETHER_GRPC_PORT", grpc_default),
-        http_port=args.http_port if args.http_port is not None else env_int("TETHER_HTTP_PORT", http_default),
+        grpc_port=(
+            args.grpc_port
+            if args.grpc_port is not None
+            else env_int("TETHER_GRPC_PORT", grpc_default)
+        ),
+        http_port=(
+            args.http_port
+            if args.http_port is not None
+            else env_int("TETHER_HTTP_PORT", http_default)
+        ),
         listen_address=args.listen_address or os.environ.get("TETHER_LISTEN_ADDRESS", "127.0.0.1"),
         store_url=args.store or default_store_url(),
         api_token=token or None,

@@ -903,7 +903,9 @@ class Engine:
         )
         count = 0
         for row in rows:
-            with contextlib.suppress(NotFound):
+            # Each tree is checked and deleted atomically; one whose descendants still run is
+            # left for a later purge instead of aborting the whole batch.
+            with contextlib.suppress(NotFound, FailedPrecondition):
                 count += await self.purge(row.instance_id, recursive, force)
         return count
 

@@ -1,6 +1,15 @@
 """Durable state behind one interface (:mod:`tether.store.base`), one package per backend."""
 
-from tether.store.base import InstanceFilter, InstanceRow, MessageRow, NodeRow, Reader, Store, TaskRow, Tx
+from tether.store.base import (
+    InstanceFilter,
+    InstanceRow,
+    MessageRow,
+    NodeRow,
+    Reader,
+    Store,
+    TaskRow,
+    Tx,
+)
 from tether.store.factory import open_store
 
 __all__ = [
