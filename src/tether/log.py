@@ -37,7 +37,9 @@ def configure(
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter(f"{prefix}%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+            logging.Formatter(
+                f"{prefix}%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
+            )
         )
     root.addHandler(handler)
     try:
@@ -45,5 +47,7 @@ def configure(
     except ValueError:
         from tether.errors import ConfigError
 
-        raise ConfigError(f"log_level: {level!r} is not one of debug, info, warning, error") from None
+        raise ConfigError(
+            f"log_level: {level!r} is not one of debug, info, warning, error"
+        ) from None
     root.propagate = False

@@ -39,7 +39,9 @@ def _bind(address: str, port: int) -> socket.socket:
 
 
 class Sidecar:
-    def __init__(self, settings: Settings, store: Store | None = None, announce: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, store: Store | None = None, announce: bool = True
+    ) -> None:
         self.settings = settings
         self.store = store or open_store(settings.store_url)
         self.engine = Engine(settings, self.store)

@@ -71,7 +71,8 @@ def test_seed_workflow_lines(cli: Cli, app: Any, wf_client: Any) -> None:
     assert "order-12345" not in r.out
     # Terminate the other running instance, as the seed does.
     first_id = next(
-        row["instanceID"] for row in cli("workflow", "list", "-a", "testapp", "-o", "json").json()
+        row["instanceID"]
+        for row in cli("workflow", "list", "-a", "testapp", "-o", "json").json()
         if row["instanceID"] not in ("order-12345", scheduled_id)
     )
     r = run(f"""tether workflow terminate {first_id} --app-id testapp
@@ -123,8 +124,11 @@ def test_seed_workflow_lines(cli: Cli, app: Any, wf_client: Any) -> None:
     ):
         r = run(line, ok=False)
         assert r.err.startswith(("❌  ", "⚠  ")) and r.code == 1
-    r = run("""tether workflow list --app-id testapp --connection-string "host=localhost
-               user=dapr password=dapr dbname=dapr port=5432 sslmode=disable" """, ok=False)
+    r = run(
+        """tether workflow list --app-id testapp --connection-string "host=localhost
+               user=dapr password=dapr dbname=dapr port=5432 sslmode=disable" """,
+        ok=False,
+    )
     assert "PostgreSQL backend is not part of this build" in r.err
     assert "password" not in r.err
 
@@ -133,8 +137,14 @@ def test_seed_scheduler_lines(cli: Cli, app: Any, wf_client: Any) -> None:
     run = Recorder(cli)
     for instance_id in ("instance1", "instance2"):
         wf_client.schedule_new_workflow("TimerWorkflow", input=180000, instance_id=instance_id)
-    wait_until(lambda: cli("scheduler", "list", "-o", "json").json() != [] and len(
-        cli("scheduler", "list", "-o", "json").json()) == 2, timeout=30, interval=0.2)
+    wait_until(
+        lambda: (
+            cli("scheduler", "list", "-o", "json").json() != []
+            and len(cli("scheduler", "list", "-o", "json").json()) == 2
+        ),
+        timeout=30,
+        interval=0.2,
+    )
     r = run("tether scheduler list --filter workflow")
     assert "workflow/testapp/instance1/timer-1" in r.out and "+50.0h" in r.out
     r = run("tether scheduler get workflow/testapp/instance1/timer-1 -o yaml")

@@ -17,8 +17,17 @@ def status(cli: Cli, instance_id: str) -> str:
 
 
 def test_run_raise_event_and_list_formats(cli: Cli, app: Any, wf_client: Any) -> None:
-    r = cli("workflow", "run", "OrderProcessingWorkflow", "-a", APP_ID, "-i", "order-1",
-            "-x", '{"orderId": "1"}')
+    r = cli(
+        "workflow",
+        "run",
+        "OrderProcessingWorkflow",
+        "-a",
+        APP_ID,
+        "-i",
+        "order-1",
+        "-x",
+        '{"orderId": "1"}',
+    )
     assert r.out.strip() == "✅  Workflow instance started successfully: order-1"
     wf_client.wait_for_workflow_start("order-1", timeout_in_seconds=30)
     r = cli("workflow", "raise-event", "order-1/PaymentReceived", "-a", APP_ID, "-x", '{"paid": 1}')
@@ -52,7 +61,9 @@ def test_run_raise_event_and_list_formats(cli: Cli, app: Any, wf_client: Any) ->
     detail = cli("workflow", "get", "order-1", "-a", APP_ID, "-o", "json").json()
     # The CLI encodes -x once more, as the Dapr CLI does: the workflow received a JSON string.
     assert json.loads(detail["output"]) == {
-        "order": '{"orderId": "1"}', "greeting": "hello step0", "payment": '{"paid": 1}'
+        "order": '{"orderId": "1"}',
+        "greeting": "hello step0",
+        "payment": '{"paid": 1}',
     }
     text = cli("workflow", "get", "order-1", "-a", APP_ID).out
     assert "Status:" in text and "COMPLETED" in text
@@ -81,8 +92,19 @@ def test_history_formats(cli: Cli, app: Any, wf_client: Any) -> None:
     assert rows[0]["type"] == "ExecutionStarted" and rows[0]["appID"] == APP_ID
     assert rows[0]["namespace"] == "default"
     assert set(rows[0]) <= {
-        "namespace", "appID", "play", "type", "name", "eventId", "timestamp", "elapsed", "status",
-        "details", "router", "executionId", "attrs",
+        "namespace",
+        "appID",
+        "play",
+        "type",
+        "name",
+        "eventId",
+        "timestamp",
+        "elapsed",
+        "status",
+        "details",
+        "router",
+        "executionId",
+        "attrs",
     }
     scheduled = next(r for r in rows if r["type"] == "TaskScheduled")
     assert scheduled["name"] == "greet" and scheduled["eventId"] >= 0
@@ -121,8 +143,17 @@ def test_suspend_resume_terminate_and_failure_column(cli: Cli, app: Any, wf_clie
 def test_rerun(cli: Cli, app: Any, wf_client: Any) -> None:
     cli("workflow", "run", "HelloWorkflow", "-a", APP_ID, "-i", "src-1", "-x", '"zed"')
     wf_client.wait_for_workflow_completion("src-1", timeout_in_seconds=30)
-    r = cli("workflow", "rerun", "src-1", "-a", APP_ID, "--new-instance-id", "src-1-retry",
-            "-x", '"amy"')
+    r = cli(
+        "workflow",
+        "rerun",
+        "src-1",
+        "-a",
+        APP_ID,
+        "--new-instance-id",
+        "src-1-retry",
+        "-x",
+        '"amy"',
+    )
     assert r.out.strip() == "ℹ️  Rerunning workflow instance: src-1-retry"  # noqa: RUF001
     state = wf_client.wait_for_workflow_completion("src-1-retry", timeout_in_seconds=30)
     assert json.loads(state.serialized_output) == 'hello "amy"'
@@ -166,8 +197,17 @@ def test_purge_and_errors(cli: Cli, app: Any, wf_client: Any) -> None:
     assert "no tether is running for app ID 'other-app'" in r.err
     assert "tether run --app-id other-app -- python3 app.py" in r.err
     assert "tether serve --app-id other-app" in r.err
-    r = cli("workflow", "purge", "-a", APP_ID, "--all-older-than", "1h",
-            "--all-filter-status", "RUNNING", ok=False)
+    r = cli(
+        "workflow",
+        "purge",
+        "-a",
+        APP_ID,
+        "--all-older-than",
+        "1h",
+        "--all-filter-status",
+        "RUNNING",
+        ok=False,
+    )
     assert "--force" in r.err
     r = cli("workflow", "list", "-a", APP_ID, "-o", "ids", "-s", "RUNNING", ok=False)
     assert "filters" in r.err

@@ -44,7 +44,9 @@ def test_serve_on_free_ports_logs_them_and_stops_gracefully(tmp_path: Path) -> N
     )
     try:
         run_dir = tmp_path / "run"
-        entry = wait_until(lambda: next(iter(run_dir.glob("svc-*.json")), None) if run_dir.exists() else None)
+        entry = wait_until(
+            lambda: next(iter(run_dir.glob("svc-*.json")), None) if run_dir.exists() else None
+        )
         ports = json.loads(entry.read_text())
         assert ports["grpc_port"] > 0 and ports["http_port"] > 0
         health = httpx.get(f"http://127.0.0.1:{ports['http_port']}/v1.0/healthz")
@@ -61,7 +63,10 @@ def test_serve_on_free_ports_logs_them_and_stops_gracefully(tmp_path: Path) -> N
 
 def test_serve_refuses_a_bad_port_with_a_clear_message(tmp_path: Path) -> None:
     out = subprocess.run(
-        [*TETHER, "serve", "--grpc-port", "70000"], env=env_for(tmp_path), capture_output=True, text=True
+        [*TETHER, "serve", "--grpc-port", "70000"],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
     )
     assert out.returncode != 0
     assert "grpc_port" in out.stderr and "70000" in out.stderr
@@ -83,7 +88,8 @@ APP = textwrap.dedent(
     def greet(ctx, name):
         return "hello " + name
 
-    print("app", os.environ["APP_ID"], "grpc", os.environ["DAPR_GRPC_PORT"], "http", os.environ["DAPR_HTTP_PORT"])
+    env = os.environ
+    print("app", env["APP_ID"], "grpc", env["DAPR_GRPC_PORT"], "http", env["DAPR_HTTP_PORT"])
     wfr.start()
     client = wf.DaprWorkflowClient()
     mode = sys.argv[1]
@@ -105,7 +111,10 @@ def test_run_passes_output_through_and_exits_with_the_app_code(tmp_path: Path) -
     app.write_text(APP)
     first = subprocess.run(
         [*TETHER, "run", "--app-id", "greeter", "--", sys.executable, str(app), "start"],
-        env=env_for(tmp_path), capture_output=True, text=True, timeout=90,
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert first.returncode == 7, first.stderr
     lines = first.stdout.splitlines()
@@ -116,14 +125,19 @@ def test_run_passes_output_through_and_exits_with_the_app_code(tmp_path: Path) -
     # A second run on the default store sees the first run's state.
     second = subprocess.run(
         [*TETHER, "run", "--app-id", "greeter", "--", sys.executable, str(app), "look"],
-        env=env_for(tmp_path), capture_output=True, text=True, timeout=90,
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert second.returncode == 7, second.stderr
     assert 'found COMPLETED "hello world"' in second.stdout.splitlines()
 
 
 def test_run_without_a_command_says_how(tmp_path: Path) -> None:
-    out = subprocess.run([*TETHER, "run", "--app-id", "x"], env=env_for(tmp_path), capture_output=True, text=True)
+    out = subprocess.run(
+        [*TETHER, "run", "--app-id", "x"], env=env_for(tmp_path), capture_output=True, text=True
+    )
     assert out.returncode != 0
     assert "tether run -a myapp -- python3 app.py" in out.stderr
 

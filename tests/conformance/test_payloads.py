@@ -34,7 +34,9 @@ def test_a_three_mebibyte_payload_round_trips(wf_runtime: Any, wf_client: Any) -
     assert state.serialized_output == str(3 * MiB)
 
 
-def test_an_oversized_activity_result_fails_the_task_not_the_instance(wf_runtime: Any, wf_client: Any) -> None:
+def test_an_oversized_activity_result_fails_the_task_not_the_instance(
+    wf_runtime: Any, wf_client: Any
+) -> None:
     import dapr.ext.workflow as wf
     from dapr.ext.workflow._durabletask.task import TaskFailedError
 
@@ -65,7 +67,9 @@ def test_an_oversized_start_is_refused_with_resource_exhausted(wf_client: Any) -
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_a_history_too_large_for_a_worker_stalls_with_a_reason(wf_runtime: Any, wf_client: Any) -> None:
+def test_a_history_too_large_for_a_worker_stalls_with_a_reason(
+    wf_runtime: Any, wf_client: Any
+) -> None:
     import dapr.ext.workflow as wf
 
     runtime = wf_runtime()
@@ -83,12 +87,18 @@ def test_a_history_too_large_for_a_worker_stalls_with_a_reason(wf_runtime: Any, 
     runtime.start()
     instance_id = wf_client.schedule_new_workflow(grows)
     state = wait_until(
-        lambda: (s := wf_client.get_workflow_state(instance_id)) and s.runtime_status.name == "STALLED" and s,
+        lambda: (
+            (s := wf_client.get_workflow_state(instance_id))
+            and s.runtime_status.name == "STALLED"
+            and s
+        ),
         timeout=60,
     )
     assert state.runtime_status.name == "STALLED"
     # Management still works on it: a stalled instance can be terminated and purged.
     wf_client.terminate_workflow(instance_id)
-    wait_until(lambda: wf_client.get_workflow_state(instance_id).runtime_status.name == "TERMINATED")
+    wait_until(
+        lambda: wf_client.get_workflow_state(instance_id).runtime_status.name == "TERMINATED"
+    )
     wf_client.purge_workflow(instance_id)
     assert wf_client.get_workflow_state(instance_id) is None

@@ -31,10 +31,18 @@ def run(url: str, body: Any) -> Any:
     return asyncio.run(main())
 
 
-def instance(instance_id: str, status: int = pb.RUNNING, app: str = "a", owner: str | None = None) -> InstanceRow:
+def instance(
+    instance_id: str, status: int = pb.RUNNING, app: str = "a", owner: str | None = None
+) -> InstanceRow:
     return InstanceRow(
-        instance_id=instance_id, app_id=app, name="wf", status=status, execution_id="e1",
-        created_at=1, updated_at=1, owner=owner,
+        instance_id=instance_id,
+        app_id=app,
+        name="wf",
+        status=status,
+        execution_id="e1",
+        created_at=1,
+        updated_at=1,
+        owner=owner,
     )
 
 
@@ -83,7 +91,9 @@ def test_appending_over_an_existing_seq_is_refused(store_url: str) -> None:
 
 
 def test_a_task_result_is_taken_once_and_only_for_its_execution(store_url: str) -> None:
-    task = TaskRow(instance_id="i", execution_id="e1", task_id=1, app_id="a", request=b"r", created_at=0)
+    task = TaskRow(
+        instance_id="i", execution_id="e1", task_id=1, app_id="a", request=b"r", created_at=0
+    )
 
     async def body(store: Any) -> Any:
         await store.write(lambda tx: tx.add_tasks([task]))
@@ -106,7 +116,9 @@ def test_claims_skip_live_owners_and_terminal_instances(store_url: str) -> None:
 
         await store.write(seed)
         claimed = await store.write(lambda tx: tx.claim_instances("me", "a", ["me", "live"]))
-        again = await store.write(lambda tx: tx.claim_instances("other", "a", ["me", "other", "live"]))
+        again = await store.write(
+            lambda tx: tx.claim_instances("other", "a", ["me", "other", "live"])
+        )
         return sorted(claimed), again
 
     claimed, again = run(store_url, body)
@@ -120,12 +132,18 @@ def test_messages_are_ordered_and_cleared_per_execution(store_url: str) -> None:
 
     async def body(store: Any) -> Any:
         await store.write(lambda tx: tx.upsert_instance(instance("i")))
-        await store.write(lambda tx: tx.add_messages([message(3, 30, None), message(1, 10, "e1"), message(2, 20, "e0")]))
+        await store.write(
+            lambda tx: tx.add_messages(
+                [message(3, 30, None), message(1, 10, "e1"), message(2, 20, "e0")]
+            )
+        )
         before = await store.read(lambda tx: [m.msg_id for m in tx.load_messages("i")])
         await store.write(lambda tx: tx.clear_messages("i", only_execution="e0"))
         after = await store.read(lambda tx: [m.msg_id for m in tx.load_messages("i")])
         await store.write(lambda tx: tx.delete_instance("i"))
-        gone = await store.read(lambda tx: (tx.load_messages("i"), tx.get_instance("i"), tx.check_integrity()))
+        gone = await store.read(
+            lambda tx: (tx.load_messages("i"), tx.get_instance("i"), tx.check_integrity())
+        )
         return before, after, gone
 
     before, after, gone = run(store_url, body)
@@ -145,7 +163,9 @@ def test_instance_listing_filters_and_pages(store_url: str) -> None:
         await store.write(seed)
         page1 = await store.read(lambda tx: tx.list_instance_ids("a", None, 2))
         page2 = await store.read(lambda tx: tx.list_instance_ids("a", page1[-1], 2))
-        done = await store.read(lambda tx: tx.list_instances(InstanceFilter(statuses=[pb.COMPLETED])))
+        done = await store.read(
+            lambda tx: tx.list_instances(InstanceFilter(statuses=[pb.COMPLETED]))
+        )
         recent = await store.read(lambda tx: tx.list_instances(InstanceFilter(created_from=3)))
         return page1, page2, [r.instance_id for r in done], [r.instance_id for r in recent]
 

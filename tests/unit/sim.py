@@ -28,7 +28,12 @@ SECOND = 1_000_000_000
 
 
 class Sim:
-    def __init__(self, orchestrator: Any, activities: dict[str, Any] | None = None, input_json: str | None = None) -> None:
+    def __init__(
+        self,
+        orchestrator: Any,
+        activities: dict[str, Any] | None = None,
+        input_json: str | None = None,
+    ) -> None:
         self.registry = sdk_worker._Registry()
         self.name = self.registry.add_orchestrator(orchestrator)
         self.activities = activities or {}
@@ -45,7 +50,9 @@ class Sim:
         self.turns = 0
         self.failures: list[str] = []
 
-    def enqueue(self, event: Any, visible_at: int | None = None, execution_id: str | None = None) -> None:
+    def enqueue(
+        self, event: Any, visible_at: int | None = None, execution_id: str | None = None
+    ) -> None:
         self.state.inbox.append(
             Message(next(_ids), event, visible_at or self.now, execution_id, self.now)
         )
@@ -103,7 +110,9 @@ class Sim:
     def turn(self, *, worker: bool = True) -> bool:
         """Run one turn if anything is deliverable; False when idle."""
         state = self.state
-        force = not state.started and any(m.event.HasField("executionTerminated") for m in state.inbox)
+        force = not state.started and any(
+            m.event.HasField("executionTerminated") for m in state.inbox
+        )
         plan = plan_turn(state, self.now, force_start=force)
         if plan is None:
             return False
@@ -123,13 +132,17 @@ class Sim:
             if outcome.patches:
                 response.version.patches.extend(outcome.patches)
             for action in outcome.actions:
-                if action.HasField("completeWorkflow") and action.completeWorkflow.HasField("failureDetails"):
+                if action.HasField("completeWorkflow") and action.completeWorkflow.HasField(
+                    "failureDetails"
+                ):
                     self.failures.append(action.completeWorkflow.failureDetails.errorMessage)
             result = apply_response(state, plan, response, self.now)
         restart: list[Message] = []
         if result.continue_as_new is not None:
             count = 1 + len(result.continue_as_new.carryover)
-            restart = restart_messages(state, plan, result, self.now, [next(_ids) for _ in range(count)])
+            restart = restart_messages(
+                state, plan, result, self.now, [next(_ids) for _ in range(count)]
+            )
             self.tasks.clear()
         for timer in result.timers:
             timer.msg_id = next(_ids)

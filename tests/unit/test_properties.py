@@ -71,7 +71,11 @@ def check_invariants(sim: Sim, before_terminal: list[Any] | None) -> None:
         elif kind == "executionResumed":
             assert suspended
             suspended = False
-    stamps = [e.timestamp.seconds * 10**9 + e.timestamp.nanos for e in history if e.HasField("workflowStarted")]
+    stamps = [
+        e.timestamp.seconds * 10**9 + e.timestamp.nanos
+        for e in history
+        if e.HasField("workflowStarted")
+    ]
     assert all(b > a for a, b in itertools.pairwise(stamps))
     assert kinds.count("executionCompleted") <= 1
     status = sim.state.status

@@ -86,7 +86,9 @@ def test_event_raised_before_start_rides_in_the_first_turn() -> None:
     assert sim.state.output == '"approved"'
     first_turn = sim.state.history[:3]
     assert [e.WhichOneof("eventType") for e in first_turn] == [
-        "workflowStarted", "executionStarted", "eventRaised",
+        "workflowStarted",
+        "executionStarted",
+        "eventRaised",
     ]
 
 

@@ -36,8 +36,19 @@ TYPE_NAMES = {
 
 SHORT_COLUMNS = ["TYPE", "NAME", "EVENTID", "ELAPSED", "STATUS", "DETAILS"]
 WIDE_COLUMNS = [
-    "NAMESPACE", "APP ID", "PLAY", "TYPE", "NAME", "EVENTID", "TIMESTAMP", "ELAPSED", "STATUS",
-    "DETAILS", "ROUTER", "EXECUTION_ID", "ATTRS",
+    "NAMESPACE",
+    "APP ID",
+    "PLAY",
+    "TYPE",
+    "NAME",
+    "EVENTID",
+    "TIMESTAMP",
+    "ELAPSED",
+    "STATUS",
+    "DETAILS",
+    "ROUTER",
+    "EXECUTION_ID",
+    "ATTRS",
 ]
 
 
@@ -144,8 +155,13 @@ def _payload(value: Any, limit: int = 120) -> str:
 
 
 def _name(kind: str, body: Any) -> str:
-    if kind in ("taskScheduled", "childWorkflowInstanceCreated", "eventRaised", "eventSent",
-                "executionStarted"):
+    if kind in (
+        "taskScheduled",
+        "childWorkflowInstanceCreated",
+        "eventRaised",
+        "eventSent",
+        "executionStarted",
+    ):
         return str(body.name)
     if kind == "timerCreated" and body.HasField("name"):
         return str(body.name)

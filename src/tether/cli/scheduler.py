@@ -134,8 +134,18 @@ def _rows(reminders: list[Reminder], wide: bool, namespace: str, now_ns: int) ->
 
 
 SHORT = ["NAME", "BEGIN", "COUNT", "LAST TRIGGER"]
-WIDE = ["NAMESPACE", "NAME", "BEGIN", "EXPIRATION", "SCHEDULE", "DUE TIME", "TTL", "REPEATS",
-        "COUNT", "LAST TRIGGER"]
+WIDE = [
+    "NAMESPACE",
+    "NAME",
+    "BEGIN",
+    "EXPIRATION",
+    "SCHEDULE",
+    "DUE TIME",
+    "TTL",
+    "REPEATS",
+    "COUNT",
+    "LAST TRIGGER",
+]
 
 
 def _show(reminders: list[Reminder], fmt: str, namespace: str) -> None:
@@ -352,7 +362,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--app-id", default=None, help="only this app's reminders")
     parser.add_argument("-n", "--namespace", default="default", help="namespace shown in output")
     parser.add_argument(
-        "-c", "--connection-string", default=None,
+        "-c",
+        "--connection-string",
+        default=None,
         help="the tether store to use (a SQLite path or sqlite:/// URL); default: the running "
         "tethers' stores",
     )

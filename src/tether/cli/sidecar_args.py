@@ -13,14 +13,23 @@ def add_sidecar_flags(parser: argparse.ArgumentParser, *, default_ports: tuple[i
     grpc_default, http_default = default_ports
     parser.add_argument("-a", "--app-id", default=None, help="the app id this sidecar serves")
     parser.add_argument(
-        "--grpc-port", "--dapr-grpc-port", "-G", dest="grpc_port", type=int, default=None,
+        "--grpc-port",
+        "--dapr-grpc-port",
+        "-G",
+        dest="grpc_port",
+        type=int,
+        default=None,
         help=(
-            f"gRPC port for the SDKs (default {grpc_default or 'a free port'}; "
-            "0 picks a free one)"
+            f"gRPC port for the SDKs (default {grpc_default or 'a free port'}; 0 picks a free one)"
         ),
     )
     parser.add_argument(
-        "--http-port", "--dapr-http-port", "-H", dest="http_port", type=int, default=None,
+        "--http-port",
+        "--dapr-http-port",
+        "-H",
+        dest="http_port",
+        type=int,
+        default=None,
         help=f"HTTP port (default {http_default or 'a free port'}; 0 picks a free one)",
     )
     parser.add_argument(

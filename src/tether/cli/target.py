@@ -47,8 +47,9 @@ def find_sidecar(app_id: str | None) -> RunningSidecar:
         return max(matches, key=lambda r: r.started_at)
     apps = sorted({r.app_id for r in running})
     if not apps:
-        raise CliError(f"no tether instances found. Please ensure that tether is running: "
-                       f"{how_to_start(None)}")
+        raise CliError(
+            f"no tether instances found. Please ensure that tether is running: {how_to_start(None)}"
+        )
     if len(apps) > 1:
         raise CliError(
             "the app ID is required when there are multiple tether instances. Please specify it "

@@ -26,7 +26,13 @@ from tether.cli.output import (
 )
 
 LIST_STATUSES = [
-    "RUNNING", "COMPLETED", "CONTINUED_AS_NEW", "FAILED", "CANCELED", "TERMINATED", "PENDING",
+    "RUNNING",
+    "COMPLETED",
+    "CONTINUED_AS_NEW",
+    "FAILED",
+    "CANCELED",
+    "TERMINATED",
+    "PENDING",
     "SUSPENDED",
 ]
 TERMINAL_NAMES = {"COMPLETED", "CONTINUED_AS_NEW", "FAILED", "CANCELED", "TERMINATED"}
@@ -39,7 +45,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "-a", "--app-id", default=None, help="the app ID owner of the workflow instance"
     )
     parser.add_argument(
-        "-k", "--kubernetes", action="store_true",
+        "-k",
+        "--kubernetes",
+        action="store_true",
         help="accepted for Dapr CLI compatibility; tether always targets the local sidecar",
     )
     parser.add_argument("-n", "--namespace", default="default", help="namespace shown in output")
@@ -47,7 +55,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-c", "--connection-string", default=None,
+        "-c",
+        "--connection-string",
+        default=None,
         help="open this tether store directly (a SQLite path or sqlite:/// URL) instead of "
         "asking a running tether",
     )
@@ -56,7 +66,11 @@ def _connection(parser: argparse.ArgumentParser) -> None:
 
 def _output(parser: argparse.ArgumentParser, choices: list[str]) -> None:
     parser.add_argument(
-        "-o", "--output", default="short", choices=choices, metavar="FORMAT",
+        "-o",
+        "--output",
+        default="short",
+        choices=choices,
+        metavar="FORMAT",
         help=f"output format: one of {', '.join(choices)}",
     )
 
@@ -186,9 +200,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if payload is not None:
         request.input.value = payload
         request.overwriteInput = True
-    response = client.call(
-        "RerunWorkflowFromEvent", request, pb.RerunWorkflowFromEventResponse
-    )
+    response = client.call("RerunWorkflowFromEvent", request, pb.RerunWorkflowFromEventResponse)
     info(f"Rerunning workflow instance: {response.newInstanceID}")
     return 0
 
@@ -244,8 +256,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     if args.output == "wide":
         print_table(
-            ["NAMESPACE", "APP ID", "Name", "INSTANCE ID", "CREATED", "LAST UPDATE", "STATUS",
-             "CUSTOM STATUS", "FAILURE MESSAGE"],
+            [
+                "NAMESPACE",
+                "APP ID",
+                "Name",
+                "INSTANCE ID",
+                "CREATED",
+                "LAST UPDATE",
+                "STATUS",
+                "CUSTOM STATUS",
+                "FAILURE MESSAGE",
+            ],
             [
                 [
                     args.namespace,
@@ -394,7 +415,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-i", "--instance-id", default=None, help="the new instance's ID")
     p.add_argument("-x", "--input", default=None, help="input data as a JSON string")
     p.add_argument(
-        "-s", "--start-time", default=None,
+        "-s",
+        "--start-time",
+        default=None,
         help="start later: an RFC 3339 time or a duration from now (e.g. 10m)",
     )
     _common(p)
@@ -403,11 +426,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("list", aliases=["ls"], help="list workflow instances")
     p.add_argument("-w", "--filter-name", default=None, help="only workflows with this name")
     p.add_argument(
-        "-s", "--filter-status", default=None,
+        "-s",
+        "--filter-status",
+        default=None,
         help=f"only workflows with this status: one of {', '.join(LIST_STATUSES)}",
     )
     p.add_argument(
-        "-m", "--filter-max-age", default=None,
+        "-m",
+        "--filter-max-age",
+        default=None,
         help="only workflows created within this duration (24h) or since this timestamp",
     )
     _output(p, [*FORMATS, "ids"])
@@ -456,7 +483,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("rerun", help="re-run a terminal workflow instance from an event")
     p.add_argument("instance_id")
     p.add_argument(
-        "-e", "--event-id", type=int, default=None,
+        "-e",
+        "--event-id",
+        type=int,
+        default=None,
         help="the event to re-run from (default: the first activity, timer or child workflow)",
     )
     p.add_argument("--new-instance-id", default=None, help="ID of the new instance")
@@ -467,12 +497,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("purge", help="purge terminal workflow instances")
     p.add_argument("instance_ids", nargs="*", metavar="INSTANCE_ID")
     p.add_argument(
-        "--all-older-than", default=None,
+        "--all-older-than",
+        default=None,
         help="purge terminal instances created before this duration ago (720h) or timestamp",
     )
     p.add_argument("--all", action="store_true", help="purge every terminal instance")
     p.add_argument(
-        "--all-filter-status", default=None,
+        "--all-filter-status",
+        default=None,
         help="with --all-older-than: only this status (non-terminal ones need --force)",
     )
     p.add_argument("--force", action="store_true", help="purge regardless of state")

@@ -84,7 +84,9 @@ def next_meta(state: InstanceState, result: TurnResult, now: int) -> Meta:
     return meta
 
 
-def restart_messages(state: InstanceState, plan: TurnPlan, result: TurnResult, now: int, new_ids: list[int]) -> list[Message]:
+def restart_messages(
+    state: InstanceState, plan: TurnPlan, result: TurnResult, now: int, new_ids: list[int]
+) -> list[Message]:
     """Inbox messages that start a continued-as-new execution: its start, then carried-over events.
 
     They sort before anything still in the inbox, so carried-over events keep their place ahead of

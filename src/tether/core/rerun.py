@@ -39,7 +39,8 @@ def check_request(req: RerunRequest) -> None:
         raise InvalidArgument("a source instance ID is required to rerun a workflow")
     if req.new_instance_id is not None and req.new_instance_id == req.source_instance_id:
         raise InvalidArgument(
-            f"the new instance ID must differ from the source instance ID '{req.source_instance_id}'"
+            "the new instance ID must differ from the source instance ID "
+            f"'{req.source_instance_id}'"
         )
 
 
@@ -75,7 +76,8 @@ def fork(history: list[Any], req: RerunRequest, new_id: str, now: int) -> Fork:
     )
     if target_index is None:
         raise NotFound(
-            f"workflow '{req.source_instance_id}' does not have history event with ID '{req.event_id}'"
+            f"workflow '{req.source_instance_id}' does not have history event "
+            f"with ID '{req.event_id}'"
         )
     target = history[target_index]
     kind = target.WhichOneof("eventType")
@@ -89,7 +91,9 @@ def fork(history: list[Any], req: RerunRequest, new_id: str, now: int) -> Fork:
     if kind == "timerCreated" and req.overwrite_input:
         raise InvalidArgument("a timer has no input to overwrite")
     if kind != "childWorkflowInstanceCreated" and req.new_child_instance_id is not None:
-        raise InvalidArgument("a new child workflow instance ID only applies to a child workflow event")
+        raise InvalidArgument(
+            "a new child workflow instance ID only applies to a child workflow event"
+        )
 
     copied: list[Any] = []
     held: dict[tuple[str, int], Any] = {}

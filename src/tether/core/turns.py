@@ -307,9 +307,7 @@ def _finish(
             result.outgoing.append(Outgoing(instance_id=child, event=cascade))
 
 
-def apply_response(
-    state: InstanceState, plan: TurnPlan, response: Any, now: int
-) -> TurnResult:
+def apply_response(state: InstanceState, plan: TurnPlan, response: Any, now: int) -> TurnResult:
     """Fold a worker's answer to ``plan`` into the changes to commit."""
     result = TurnResult(history=list(plan.new_events), consumed=list(plan.consumed))
     result.custom_status = opt_str(response, "customStatus")
@@ -368,9 +366,7 @@ def apply_response(
             result.outgoing.append(Outgoing(instance_id=term.instanceId, event=event))
         elif kind == "workflowVersionNotAvailable":
             name = state.version_name or ""
-            return _stall(
-                state, pb.VERSION_NOT_AVAILABLE, f"Version not available: {name}", now
-            )
+            return _stall(state, pb.VERSION_NOT_AVAILABLE, f"Version not available: {name}", now)
         else:
             failure = pb.TaskFailureDetails(
                 errorType="UnsupportedAction",

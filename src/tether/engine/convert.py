@@ -132,7 +132,9 @@ def row_with_meta(state: InstanceState, meta: Meta, owner: str | None) -> Instan
     return row
 
 
-def pending_row(started: Any, app_id: str, owner: str | None, scheduled_start: int | None) -> InstanceRow:
+def pending_row(
+    started: Any, app_id: str, owner: str | None, scheduled_start: int | None
+) -> InstanceRow:
     """The row of an instance whose start event is queued but not yet delivered."""
     info = started.executionStarted
     parent = parent_ref(info.parentInstance) if info.HasField("parentInstance") else None
@@ -156,7 +158,9 @@ def pending_row(started: Any, app_id: str, owner: str | None, scheduled_start: i
 def workflow_state(row: InstanceRow, with_payloads: bool) -> Any:
     """The protocol's ``WorkflowState`` for a stored instance."""
     state = pb.WorkflowState(instanceId=row.instance_id, name=row.name, workflowStatus=row.status)
-    state.createdTimestamp.CopyFrom(to_timestamp(row.created_at) if row.created_at else pb.Timestamp())
+    state.createdTimestamp.CopyFrom(
+        to_timestamp(row.created_at) if row.created_at else pb.Timestamp()
+    )
     state.lastUpdatedTimestamp.CopyFrom(
         to_timestamp(row.updated_at) if row.updated_at else pb.Timestamp()
     )

@@ -76,7 +76,9 @@ class Dispatcher:
     def connect(self, capabilities: list[int]) -> WorkerStream:
         stream = WorkerStream(stream_id=next(self._ids), capabilities=frozenset(capabilities))
         self.streams[stream.stream_id] = stream
-        log.info("worker stream %d connected (capabilities %s)", stream.stream_id, sorted(capabilities))
+        log.info(
+            "worker stream %d connected (capabilities %s)", stream.stream_id, sorted(capabilities)
+        )
         waiting, self._waiting = self._waiting, deque()
         for work in waiting:
             if not work.done:
@@ -97,7 +99,11 @@ class Dispatcher:
         for work in orphans:
             self.tokens.pop(work.token, None)
             work.stream = None
-        log.info("worker stream %d disconnected, %d item(s) to redispatch", stream.stream_id, len(orphans))
+        log.info(
+            "worker stream %d disconnected, %d item(s) to redispatch",
+            stream.stream_id,
+            len(orphans),
+        )
         return orphans
 
     def send(self, work: Work) -> None:

@@ -171,7 +171,9 @@ class Engine:
     # -- recovery and other processes' writes --------------------------------------------------
     async def _recover(self) -> None:
         live = await self.nodes.live_node_ids()
-        claimed = await self.store.write(lambda tx: tx.claim_instances(self.node_id, self.app_id, live))
+        claimed = await self.store.write(
+            lambda tx: tx.claim_instances(self.node_id, self.app_id, live)
+        )
         for instance_id in claimed:
             await self._load(instance_id)
         await self._claim_tasks(live)
@@ -226,7 +228,9 @@ class Engine:
 
     async def _scan(self) -> None:
         live = await self.nodes.live_node_ids()
-        claimed = await self.store.write(lambda tx: tx.claim_instances(self.node_id, self.app_id, live))
+        claimed = await self.store.write(
+            lambda tx: tx.claim_instances(self.node_id, self.app_id, live)
+        )
         for instance_id in claimed:
             await self._load(instance_id)
         # Messages in memory now are committed; any of them missing from the index read below was
@@ -385,13 +389,17 @@ class Engine:
         result.history = [event]
         await self._commit_turn(active, TurnPlan([], [], plan.dropped), result, now)
 
-    async def _commit_turn(self, active: Active, plan: TurnPlan, result: TurnResult, now: int) -> None:
+    async def _commit_turn(
+        self, active: Active, plan: TurnPlan, result: TurnResult, now: int
+    ) -> None:
         state = active.state
         instance_id = state.instance_id
         restart: list[Message] = []
         if result.continue_as_new is not None:
             count = 1 + len(result.continue_as_new.carryover)
-            restart = restart_messages(state, plan, result, now, [new_msg_id() for _ in range(count)])
+            restart = restart_messages(
+                state, plan, result, now, [new_msg_id() for _ in range(count)]
+            )
         for timer in result.timers:
             timer.msg_id = new_msg_id()
             timer.order = now
@@ -497,9 +505,18 @@ class Engine:
             failed.childWorkflowInstanceFailed.taskScheduledId = child.parent_task_id
             details = failed.childWorkflowInstanceFailed.failureDetails
             details.errorType = "WorkflowInstanceAlreadyExists"
-            details.errorMessage = f"an active workflow with ID '{child.instance_id}' already exists"
+            details.errorMessage = (
+                f"an active workflow with ID '{child.instance_id}' already exists"
+            )
             parent_id = parent_info.workflowInstance.instanceId
-            return _deliver_tx(tx, parent_id, failed, parent_info.workflowInstance.executionId.value, now, include_self=True)
+            return _deliver_tx(
+                tx,
+                parent_id,
+                failed,
+                parent_info.workflowInstance.executionId.value,
+                now,
+                include_self=True,
+            )
         if existing is not None:
             tx.delete_instance(child.instance_id)
         owner = self.node_id if child.app_id == self.app_id else None
@@ -737,12 +754,14 @@ class Engine:
                     if enforce_unique or existing.name != name:
                         raise AlreadyExists(
                             f"an active workflow with ID '{instance_id}' already exists "
-                            f"(workflow {existing.name!r}, status {pb.STATUS_NAMES[existing.status]})"
+                            f"(workflow {existing.name!r}, "
+                            f"status {pb.STATUS_NAMES[existing.status]})"
                         )
                     return False
                 if enforce_unique:
                     raise AlreadyExists(
-                        f"a workflow with ID '{instance_id}' already exists and unique IDs were requested"
+                        f"a workflow with ID '{instance_id}' already exists "
+                        "and unique IDs were requested"
                     )
                 tx.delete_instance(instance_id)
             tx.upsert_instance(row)
@@ -759,7 +778,13 @@ class Engine:
             active = Active(state=state)
             self.active[instance_id] = active
             self._schedule(active)
-        if created and wait and scheduled_start is None and owner is not None and self.dispatcher.connected:
+        if (
+            created
+            and wait
+            and scheduled_start is None
+            and owner is not None
+            and self.dispatcher.connected
+        ):
             await self.wait_for(
                 instance_id, lambda r: r.status != pb.PENDING, self.settings.start_wait_seconds
             )
@@ -943,9 +968,13 @@ class Engine:
         state.updated_at = now
         state.tags = dict(source.tags)
         tasks = [task_for(state, e) for e in forked.pending if e.HasField("taskScheduled")]
-        timers = [t for e in forked.pending if e.HasField("timerCreated") if (t := timer_for(state, e))]
+        timers = [
+            t for e in forked.pending if e.HasField("timerCreated") if (t := timer_for(state, e))
+        ]
         children = [
-            child_for(state, e, now) for e in forked.pending if e.HasField("childWorkflowInstanceCreated")
+            child_for(state, e, now)
+            for e in forked.pending
+            if e.HasField("childWorkflowInstanceCreated")
         ]
         for timer in timers:
             timer.msg_id = new_msg_id()
@@ -994,7 +1023,9 @@ class Engine:
                 self._spawn(self._load(created_row.instance_id))
         return new_id
 
-    async def list_instance_ids(self, after: str | None, page_size: int | None) -> tuple[list[str], str | None]:
+    async def list_instance_ids(
+        self, after: str | None, page_size: int | None
+    ) -> tuple[list[str], str | None]:
         limit = page_size + 1 if page_size else None
         ids = await self.store.read(lambda tx: tx.list_instance_ids(self.app_id, after, limit))
         if page_size and len(ids) > page_size:
@@ -1084,8 +1115,11 @@ def _check_purgeable(row: InstanceRow, force: bool) -> None:
     if force or row.status in pb.TERMINAL_STATUSES:
         return
     if row.status == pb.STALLED:
-        raise FailedPrecondition(f"workflow is stalled: '{row.instance_id}' (use force to purge it)")
+        raise FailedPrecondition(
+            f"workflow is stalled: '{row.instance_id}' (use force to purge it)"
+        )
     raise FailedPrecondition(
         f"orchestration has not yet completed: '{row.instance_id}' is "
-        f"{pb.STATUS_NAMES[row.status]}; only COMPLETED, FAILED or TERMINATED instances can be purged"
+        f"{pb.STATUS_NAMES[row.status]}; "
+        "only COMPLETED, FAILED or TERMINATED instances can be purged"
     )

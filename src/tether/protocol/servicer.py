@@ -108,7 +108,9 @@ class Servicer:
             exists=True, workflowState=workflow_state(row, request.getInputsAndOutputs)
         )
 
-    async def _wait(self, request: Any, context: grpc.aio.ServicerContext, done: Callable[[int], bool]) -> Any:
+    async def _wait(
+        self, request: Any, context: grpc.aio.ServicerContext, done: Callable[[int], bool]
+    ) -> Any:
         row = await self.engine.wait_for(
             request.instanceId, lambda r: done(r.status), _time_left(context)
         )
@@ -128,13 +130,17 @@ class Servicer:
         return await self._wait(request, context, lambda s: s != pb.PENDING)
 
     @_guard
-    async def WaitForInstanceCompletion(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def WaitForInstanceCompletion(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         return await self._wait(request, context, lambda s: s in _TERMINAL)
 
     @_guard
     async def RaiseEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.engine.raise_event(
-            request.instanceId, request.name, request.input.value if request.HasField("input") else None
+            request.instanceId,
+            request.name,
+            request.input.value if request.HasField("input") else None,
         )
         return pb.RaiseEventResponse()
 
@@ -149,12 +155,16 @@ class Servicer:
 
     @_guard
     async def SuspendInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await self.engine.suspend(request.instanceId, request.reason.value if request.HasField("reason") else None)
+        await self.engine.suspend(
+            request.instanceId, request.reason.value if request.HasField("reason") else None
+        )
         return pb.SuspendResponse()
 
     @_guard
     async def ResumeInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await self.engine.resume(request.instanceId, request.reason.value if request.HasField("reason") else None)
+        await self.engine.resume(
+            request.instanceId, request.reason.value if request.HasField("reason") else None
+        )
         return pb.ResumeResponse()
 
     @_guard
@@ -178,7 +188,9 @@ class Servicer:
         response.isComplete.value = True
         return response
 
-    async def GetWorkItems(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def GetWorkItems(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         try:
             stream = self.engine.connect_worker(list(request.capabilities))
         except TetherError as exc:
@@ -205,7 +217,9 @@ class Servicer:
         return pb.CompleteTaskResponse()
 
     @_guard
-    async def CompleteOrchestratorTask(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def CompleteOrchestratorTask(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         await self.engine.complete_turn(request)
         return pb.CompleteTaskResponse()
 
@@ -217,7 +231,9 @@ class Servicer:
             RerunRequest(
                 source_instance_id=request.sourceInstanceID,
                 event_id=request.eventID,
-                new_instance_id=request.newInstanceID if request.HasField("newInstanceID") else None,
+                new_instance_id=request.newInstanceID
+                if request.HasField("newInstanceID")
+                else None,
                 input=request.input.value if request.HasField("input") else None,
                 overwrite_input=request.overwriteInput,
                 new_child_instance_id=(

@@ -35,7 +35,9 @@ class SidecarProcess:
         self.home = Path(home) if home else self.store_path.parent / "tether-home"
         self.extra_args = extra_args or []
         self.extra_env = env or {}
-        self.log_path = Path(log_path) if log_path else self.store_path.parent / f"tether-{app_id}.log"
+        self.log_path = (
+            Path(log_path) if log_path else self.store_path.parent / f"tether-{app_id}.log"
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.grpc_port = 0
         self.http_port = 0
@@ -56,11 +58,20 @@ class SidecarProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         cmd = [
-            sys.executable, "-m", "tether", "serve",
-            "--app-id", self.app_id,
-            "--grpc-port", "0", "--http-port", "0",
-            "--store", self.store_url,
-            "--log-level", "debug",
+            sys.executable,
+            "-m",
+            "tether",
+            "serve",
+            "--app-id",
+            self.app_id,
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--store",
+            self.store_url,
+            "--log-level",
+            "debug",
             *self.extra_args,
         ]
         self.proc = subprocess.Popen(cmd, env=self.base_env(), stdout=self._log, stderr=self._log)
@@ -68,7 +79,9 @@ class SidecarProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"tether serve exited with {self.proc.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"tether serve exited with {self.proc.returncode}; see {self.log_path}"
+                )
             if entry.exists():
                 try:
                     data = json.loads(entry.read_text())
@@ -207,6 +220,9 @@ class InProcessSidecar:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

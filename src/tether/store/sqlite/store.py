@@ -172,7 +172,9 @@ class SqliteTx:
             args.append(flt.limit)
         return [_instance(r) for r in self.c.execute(sql, args)]
 
-    def list_instance_ids(self, app_id: str | None, after: str | None, limit: int | None) -> list[str]:
+    def list_instance_ids(
+        self, app_id: str | None, after: str | None, limit: int | None
+    ) -> list[str]:
         sql = "SELECT instance_id FROM instances WHERE 1=1"
         args: list[Any] = []
         if app_id is not None:
@@ -188,9 +190,7 @@ class SqliteTx:
         return [r[0] for r in self.c.execute(sql, args)]
 
     def list_timers(self, app_id: str | None) -> list[MessageRow]:
-        sql = (
-            "SELECT msg_id, instance_id, app_id, event, visible_at, execution_id, ord FROM inbox"
-        )
+        sql = "SELECT msg_id, instance_id, app_id, event, visible_at, execution_id, ord FROM inbox"
         args: list[Any] = []
         if app_id is not None:
             sql += " WHERE app_id = ?"
@@ -212,12 +212,14 @@ class SqliteTx:
     def check_integrity(self) -> list[str]:
         problems = [r[0] for r in self.c.execute("PRAGMA integrity_check") if r[0] != "ok"]
         orphans = self.c.execute(
-            "SELECT COUNT(*) FROM history WHERE instance_id NOT IN (SELECT instance_id FROM instances)"
+            "SELECT COUNT(*) FROM history "
+            "WHERE instance_id NOT IN (SELECT instance_id FROM instances)"
         ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} history rows without an instance")
         orphans = self.c.execute(
-            "SELECT COUNT(*) FROM inbox WHERE instance_id NOT IN (SELECT instance_id FROM instances)"
+            "SELECT COUNT(*) FROM inbox "
+            "WHERE instance_id NOT IN (SELECT instance_id FROM instances)"
         ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} inbox rows without an instance")
@@ -231,8 +233,7 @@ class SqliteTx:
     # -- writes ------------------------------------------------------------------------------
     def upsert_instance(self, row: InstanceRow) -> None:
         self.c.execute(
-            f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) "
-            f"VALUES ({_marks(20)})",
+            f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) VALUES ({_marks(20)})",
             (
                 row.instance_id,
                 row.app_id,
@@ -298,7 +299,15 @@ class SqliteTx:
             "(instance_id, task_id, execution_id, app_id, request, created_at, owner) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (r.instance_id, r.task_id, r.execution_id, r.app_id, r.request, r.created_at, r.owner)
+                (
+                    r.instance_id,
+                    r.task_id,
+                    r.execution_id,
+                    r.app_id,
+                    r.request,
+                    r.created_at,
+                    r.owner,
+                )
                 for r in rows
             ],
         )
@@ -321,7 +330,8 @@ class SqliteTx:
     def claim_instances(self, node_id: str, app_id: str, live_nodes: Sequence[str]) -> list[str]:
         live = list(live_nodes)
         rows = self.c.execute(
-            f"UPDATE instances SET owner = ? WHERE app_id = ? AND status NOT IN ({_marks(len(_TERMINAL))}) "
+            "UPDATE instances SET owner = ? WHERE app_id = ? "
+            f"AND status NOT IN ({_marks(len(_TERMINAL))}) "
             f"AND (owner IS NULL OR owner NOT IN ({_marks(len(live))})) RETURNING instance_id",
             (node_id, app_id, *_TERMINAL, *live),
         ).fetchall()
@@ -393,7 +403,9 @@ class SqliteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._read_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tether-sqlite-read")
-        self._writer = threading.Thread(target=self._write_loop, name="tether-sqlite-writer", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_loop, name="tether-sqlite-writer", daemon=True
+        )
         self._writer.start()
 
     @staticmethod
@@ -402,7 +414,8 @@ class SqliteStore:
         # Every statement is CREATE ... IF NOT EXISTS: safe for several processes at once.
         conn.executescript(schema)
         conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (SCHEMA_VERSION,),
         )
         found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
         if found != SCHEMA_VERSION:
