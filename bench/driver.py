@@ -1,0 +1,155 @@
+"""The client process: drives one scenario through the official SDK's asyncio client.
+
+``python -m bench.driver HOST:PORT SCENARIO CONCURRENCY COUNT [--watch PID ...]`` prints one
+JSON object: latencies, throughput, and the CPU seconds that the watched processes (tether,
+the worker) and the driver itself spent during the measured window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+from dapr.ext.workflow.aio import DaprWorkflowClient
+
+from bench.stats import cpu_seconds, pct, summary
+
+INPUTS: dict[str, tuple[str, Any]] = {
+    "series": ("series", 1),
+    "parallel": ("parallel", 1),
+    "empty": ("empty", 1),
+    "payload": ("payload", 10 * 1024),
+}
+
+
+async def closed_loop(
+    client: DaprWorkflowClient, name: str, value: Any, concurrency: int, count: int
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    remaining = count
+
+    async def one_runner() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            t0 = time.perf_counter()
+            iid = await client.schedule_new_workflow(
+                name, input=value, instance_id=uuid.uuid4().hex
+            )
+            state = await client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
+            latencies.append(time.perf_counter() - t0)
+            if state is None or state.runtime_status.name != "COMPLETED":
+                raise RuntimeError(f"{name} {iid} ended as {state and state.runtime_status}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_runner() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - start
+
+
+async def timers(client: DaprWorkflowClient, count: int, seconds: float) -> dict[str, Any]:
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    sem = asyncio.Semaphore(64)
+
+    async def start(iid: str) -> None:
+        async with sem:
+            await client.schedule_new_workflow("timer", input=seconds, instance_id=iid)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(start(i) for i in ids))
+    scheduled = time.perf_counter() - t0
+
+    async def wait(iid: str) -> Any:
+        async with sem:
+            return await client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
+
+    states = await asyncio.gather(*(wait(i) for i in ids))
+    total = time.perf_counter() - t0
+    late = []
+    done = []
+    for s in states:
+        if s is None or s.runtime_status.name != "COMPLETED":
+            raise RuntimeError(f"timer workflow ended as {s and s.runtime_status}")
+        done.append(s.last_updated_at.timestamp())
+        late.append((s.last_updated_at - s.created_at).total_seconds() - seconds)
+    return {
+        "n": count,
+        "schedule_s": scheduled,
+        "total_s": total,
+        "spread_s": max(done) - min(done),
+        "late_p50_ms": pct([x * 1000 for x in late], 50),
+        "late_p95_ms": pct([x * 1000 for x in late], 95),
+        "late_max_ms": max(late) * 1000,
+        "wf_per_s": count / total,
+    }
+
+
+async def long_run(client: DaprWorkflowClient, n: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    iid = await client.schedule_new_workflow("long", input=n, instance_id=uuid.uuid4().hex)
+    state = await client.wait_for_workflow_completion(iid, timeout_in_seconds=600)
+    total = time.perf_counter() - t0
+    if state is None or state.runtime_status.name != "COMPLETED":
+        raise RuntimeError(f"long workflow ended as {state and state.runtime_status}")
+    stamps = json.loads(state.serialized_output)
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    first = sum(gaps[:10]) / 10
+    last = sum(gaps[-10:]) / 10
+    return {
+        "n": n,
+        "total_s": total,
+        "turn_first10_ms": first * 1000,
+        "turn_last10_ms": last * 1000,
+        "ratio": last / first,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    host, port = args.address.rsplit(":", 1)
+    client = DaprWorkflowClient(host=host, port=port)
+    scenario = args.scenario
+    result: dict[str, Any] = {"scenario": scenario, "concurrency": args.concurrency}
+    if scenario in INPUTS:
+        name, value = INPUTS[scenario]
+        # Warm-up: connections, code paths, the worker's pools; not measured.
+        await closed_loop(client, name, value, min(args.concurrency, 20), max(10, args.concurrency))
+    watched = {pid: cpu_seconds(pid) for pid in args.watch}
+    me = os.times()
+    if scenario in INPUTS:
+        name, value = INPUTS[scenario]
+        latencies, elapsed = await closed_loop(client, name, value, args.concurrency, args.count)
+        result.update(summary(latencies))
+        result["elapsed_s"] = elapsed
+        result["wf_per_s"] = len(latencies) / elapsed
+    elif scenario == "timers":
+        result.update(await timers(client, args.count, 1.0))
+    elif scenario == "long":
+        result.update(await long_run(client, args.count))
+    else:
+        raise SystemExit(f"unknown scenario {scenario}")
+    after = os.times()
+    result["cpu_s"] = {str(pid): cpu_seconds(pid) - t for pid, t in watched.items()}
+    result["driver_cpu_s"] = (after.user + after.system) - (me.user + me.system)
+    return result
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("address")
+    parser.add_argument("scenario")
+    parser.add_argument("concurrency", type=int)
+    parser.add_argument("count", type=int)
+    parser.add_argument("--watch", type=int, nargs="*", default=[])
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+"""``python -m bench``: run the scenarios against tether, the stub ceiling and (optionally) DBOS.
+
+Each scenario gets a fresh server process on a fresh temporary SQLite file and a fresh SDK
+worker process; the driver process (the SDK's asyncio client) runs the closed loop and reports
+latencies, throughput and the CPU seconds of every process during the measured window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.stats import pct, rss_mb
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+DBOS_VENV = ROOT / ".bench-venvs" / "dbos"
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # workflow scenario: series, parallel, empty, payload, timers, long
+    concurrency: int
+    count: int
+
+    @property
+    def key(self) -> str:
+        if self.name in ("timers", "long"):
+            return f"{self.name} n={self.count}"
+        return f"{self.name} c={self.concurrency}"
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    out: list[Scenario] = []
+    for name in ("series", "parallel", "empty"):
+        if quick:
+            out += [Scenario(name, 1, 50)] if name == "series" else []
+            out += [Scenario(name, 50, 200)]
+        else:
+            out += [Scenario(name, 1, 200)]
+            out += [Scenario(name, c, 1000) for c in (10, 50, 350)]
+    out.append(Scenario("payload", 10, 40 if quick else 300))
+    out.append(Scenario("timers", 0, 300 if quick else 5000))
+    out.append(Scenario("long", 1, 100 if quick else 1000))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[Any], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def stop(proc: subprocess.Popen[Any], grace: float = 10) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(Exception):
+        if proc.stdin:
+            proc.stdin.close()
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def server(system: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if system == "tether":
+        db = workdir / "tether.db"
+        cmd = [str(Path(PY).parent / "tether"), "serve", "--store", f"sqlite:///{db}",
+               "--grpc-port", str(port), "--http-port", "0", "--app-id", "bench",
+               "--log-level", "warning"]  # fmt: skip
+    else:
+        cmd = [PY, "-m", "bench.stub", str(port)]
+    log = open(workdir / f"{system}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=log, stderr=log)
+    try:
+        wait_port(port, proc)
+        yield f"127.0.0.1:{port}", proc
+    finally:
+        stop(proc)
+        log.close()
+
+
+@contextlib.contextmanager
+def worker(address: str, workdir: Path) -> Iterator[subprocess.Popen[Any]]:
+    log = open(workdir / "worker.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [PY, "-m", "bench.worker", address], cwd=ROOT, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=log, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the worker did not start; see worker.log")
+        yield proc
+    finally:
+        stop(proc, grace=5)
+        log.close()
+
+
+def run_sdk(system: str, sc: Scenario, keep: bool) -> dict[str, Any]:
+    """One scenario against tether or the stub, with the SDK worker and the SDK client."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:
+        workdir = Path(tmp)
+        with server(system, workdir) as (address, srv), worker(address, workdir) as wrk:
+            cmd = [PY, "-m", "bench.driver", address, sc.name, str(sc.concurrency),
+                   str(sc.count), "--watch", str(srv.pid), str(wrk.pid)]  # fmt: skip
+            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+            if out.returncode != 0:
+                raise RuntimeError(f"driver failed:\n{out.stderr[-3000:]}")
+            result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+            cpu = result.pop("cpu_s")
+            result["engine_cpu_s"] = cpu[str(srv.pid)]
+            result["worker_cpu_s"] = cpu[str(wrk.pid)]
+            result.update(rss_mb(srv.pid))
+        if keep:
+            for f in workdir.glob("*.log"):
+                name = f"{system}-{sc.name}-{sc.concurrency}-{f.name}"
+                (RESULTS / name).write_text(f.read_text())
+    return result
+
+
+def ensure_dbos() -> Path:
+    python = DBOS_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DBOS_VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import dbos, psutil"], capture_output=True)
+    if probe.returncode != 0:
+        print(f"installing dbos into {DBOS_VENV} ...", file=sys.stderr, flush=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "dbos", "psutil"], check=True
+        )
+    return python
+
+
+def run_dbos(python: Path, sc: Scenario) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-dbos-") as tmp:
+        db = Path(tmp) / "dbos.db"
+        cmd = [str(python), "-m", "bench.dbos_app", str(db), sc.name,
+               str(sc.concurrency), str(sc.count)]  # fmt: skip
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            raise RuntimeError(f"dbos run failed:\n{out.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return result
+
+
+def sqlite_commit(n: int = 500) -> dict[str, Any]:
+    """Time one small durable commit (WAL, synchronous=FULL) on this disk, in the results dir."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=RESULTS, prefix="commit-") as tmp:
+        conn = sqlite3.connect(Path(tmp) / "c.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (v) VALUES (?)", (os.urandom(256),))
+            conn.execute("COMMIT")
+            times.append((time.perf_counter() - t0) * 1000)
+        conn.close()
+    return {"n": n, "p50_ms": pct(times, 50), "p99_ms": pct(times, 99)}
+
+
+# -- output -----------------------------------------------------------------------------------
+def _f(value: Any, fmt: str = "{:.1f}") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return fmt.format(value)
+
+
+def _ratio(a: Any, b: Any) -> str:
+    if not a or not b:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    head = ("scenario", "tether wf/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "ceiling wf/s",
+            "% ceil", "DBOS wf/s", "DBOS p50", "DBOS p95", "tether/DBOS", "tether CPU s",
+            "worker CPU s", "driver CPU s", "peak RSS MB")  # fmt: skip
+    rows = [head]
+    for key, by in results.items():
+        t, c, d = by.get("tether", {}), by.get("ceiling", {}), by.get("dbos", {})
+        if key.startswith(("timers", "long")):
+            continue
+        rows.append((
+            key, _f(t.get("wf_per_s")), _f(t.get("p50_ms")), _f(t.get("p90_ms")),
+            _f(t.get("p95_ms")), _f(t.get("p99_ms")), _f(c.get("wf_per_s")),
+            _f(100 * t["wf_per_s"] / c["wf_per_s"], "{:.0f}%") if t and c else "-",
+            _f(d.get("wf_per_s")), _f(d.get("p50_ms")), _f(d.get("p95_ms")),
+            _ratio(t.get("wf_per_s"), d.get("wf_per_s")), _f(t.get("engine_cpu_s"), "{:.2f}"),
+            _f(t.get("worker_cpu_s"), "{:.2f}"), _f(t.get("driver_cpu_s"), "{:.2f}"),
+            _f(t.get("peak_rss_mb")),
+        ))  # fmt: skip
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in
+                       enumerate(zip(r, widths, strict=True))) for r in rows]  # fmt: skip
+    lines.insert(1, "-" * len(lines[0]))
+    for key, by in results.items():
+        if key.startswith("timers"):
+            lines.append("")
+            lines.append(f"{key}: 1 s durable timer each")
+            for system, r in by.items():
+                lines.append(
+                    f"  {system:8} start all {_f(r.get('schedule_s'), '{:.1f}')} s, all done "
+                    f"{_f(r.get('total_s'), '{:.1f}')} s, completion spread "
+                    f"{_f(r.get('spread_s'), '{:.2f}')} s, lateness p50/p95/max "
+                    f"{_f(r.get('late_p50_ms'), '{:.0f}')}/{_f(r.get('late_p95_ms'), '{:.0f}')}/"
+                    f"{_f(r.get('late_max_ms'), '{:.0f}')} ms, "
+                    f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s, "
+                    f"peak RSS {_f(r.get('peak_rss_mb'))} MB"
+                )
+        elif key.startswith("long"):
+            lines.append("")
+            lines.append(f"{key}: one workflow of sequential activities (time per activity+turn)")
+            for system, r in by.items():
+                lines.append(
+                    f"  {system:8} total {_f(r.get('total_s'), '{:.1f}')} s, turns 1-10 "
+                    f"{_f(r.get('turn_first10_ms'), '{:.2f}')} ms, last 10 "
+                    f"{_f(r.get('turn_last10_ms'), '{:.2f}')} ms, "
+                    f"ratio {_f(r.get('ratio'), '{:.2f}')}, "
+                    f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s"
+                )
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in results if not k.startswith(("timers", "long"))]
+    systems = [s for s in ("tether", "ceiling", "dbos") if any(s in results[k] for k in keys)]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(10, len(keys) * 0.9), 9))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        xs = [j + i * width for j in range(len(keys))]
+        values = [results[k].get(system, {}).get("wf_per_s", 0) for k in keys]
+        ax1.bar(xs, values, width, label=system)
+    ax1.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))], keys, rotation=45, ha="right")
+    ax1.set_ylabel("workflows / s")
+    ax1.set_title("throughput (closed loop)")
+    ax1.legend()
+    lat_systems = [s for s in ("tether", "dbos") if s in systems]
+    pcts = ("p50_ms", "p95_ms", "p99_ms")
+    width = 0.8 / (len(lat_systems) * len(pcts))
+    n = 0
+    for system in lat_systems:
+        for p in pcts:
+            xs = [j + n * width for j in range(len(keys))]
+            ax2.bar(xs, [results[k].get(system, {}).get(p, 0) for k in keys], width,
+                    label=f"{system} {p[:3]}")  # fmt: skip
+            n += 1
+    ax2.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))], keys, rotation=45, ha="right")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("latency ms (log)")
+    ax2.set_title("latency percentiles")
+    ax2.legend(ncol=2, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+DURABILITY = (
+    "tether: SQLite WAL, synchronous=FULL (its default); "
+    "DBOS: SQLite WAL, synchronous=FULL (forced on every connection)"
+)
+
+
+def progress(started: float, system: str, key: str) -> None:
+    print(f"[{time.monotonic() - started:6.0f}s] {system:8} {key}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short run (< 2 minutes)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--baseline", choices=["dbos"], help="also run the scenarios on DBOS")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the stub-server ceiling")
+    parser.add_argument("--only", nargs="*", help="scenario names to run (e.g. series long)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep logs in bench/results")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    systems = ["tether"] + ([] if args.no_ceiling else ["ceiling"])
+    dbos_python = ensure_dbos() if args.baseline == "dbos" else None
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    started = time.monotonic()
+    for sc in scenarios(args.quick):
+        if args.only and sc.name not in args.only:
+            continue
+        by = results.setdefault(sc.key, {})
+        for system in systems:
+            if system == "ceiling" and sc.name == "timers":
+                continue  # the stub has no timers
+            progress(started, system, sc.key)
+            by[system] = run_sdk("tether" if system == "tether" else "stub", sc, args.keep_logs)
+        if dbos_python is not None:
+            progress(started, "dbos", sc.key)
+            by["dbos"] = run_dbos(dbos_python, sc)
+    commit = sqlite_commit()
+    meta = {
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+        "duration_s": time.monotonic() - started,
+        "sqlite_commit_wal_full": commit,
+        "durability": DURABILITY,
+    }
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    png = RESULTS / f"bench-{stamp}.png"
+    plot(results, png)
+    saved = json.dumps({"meta": meta, "results": results}, indent=1)
+    (RESULTS / f"bench-{stamp}.json").write_text(saved)
+    if args.json:
+        print(json.dumps({"meta": meta, "results": results, "plot": str(png)}, indent=1))
+    else:
+        print(table(results))
+        print()
+        print(f"one durable SQLite commit (WAL, synchronous=FULL) here: "
+              f"p50 {commit['p50_ms']:.2f} ms, p99 {commit['p99_ms']:.2f} ms")  # fmt: skip
+        print(f"durability: {meta['durability']}")
+        print(f"ran {meta['duration_s']:.0f} s on {meta['cpus']} CPUs; plot {png}")
+    return 0
