@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from tests.conftest import wait_until as shared_wait_until
 
 APPS = Path(__file__).parent / "apps"
 
@@ -26,14 +27,11 @@ def free_port() -> int:
 def wait_until(
     predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    try:
+        return shared_wait_until(predicate, timeout=timeout, interval=interval)
+    except AssertionError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
 
 def count_in(path: Path, needle: str) -> int:

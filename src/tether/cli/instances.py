@@ -15,6 +15,7 @@ from tether import pb
 from tether.cli.durations import from_ns, rfc3339
 from tether.cli.output import CliError
 from tether.cli.target import SidecarClient, open_cli_store
+from tether.engine.convert import workflow_state
 from tether.errors import TetherError
 from tether.store import InstanceFilter, InstanceRow, Reader
 
@@ -112,30 +113,8 @@ def view_from_state(state: Any, app_id: str) -> InstanceView:
 
 
 def view_from_row(row: InstanceRow) -> InstanceView:
-    failure = pb.TaskFailureDetails.FromString(row.failure) if row.failure else None
-    return InstanceView(
-        instance_id=row.instance_id,
-        app_id=row.app_id,
-        name=row.name,
-        status=pb.STATUS_NAMES.get(row.status, "UNKNOWN"),
-        created=from_ns(row.created_at) if row.created_at else None,
-        last_updated=from_ns(row.updated_at) if row.updated_at else None,
-        custom_status=row.custom_status,
-        input=row.input,
-        output=row.output,
-        failure_type=failure.errorType if failure is not None else None,
-        failure_message=failure.errorMessage if failure is not None else None,
-        failure_stack=(
-            failure.stackTrace.value
-            if failure is not None and failure.HasField("stackTrace")
-            else None
-        ),
-        parent_instance_id=row.parent_instance_id,
-        execution_id=row.execution_id,
-        scheduled_start=from_ns(row.scheduled_start) if row.scheduled_start else None,
-        completed=from_ns(row.completed_at) if row.completed_at else None,
-        tags=dict(row.tags),
-    )
+    """The same view for a row read straight from a store (``--connection-string``)."""
+    return view_from_state(workflow_state(row, with_payloads=True), row.app_id)
 
 
 def not_found(instance_id: str) -> CliError:

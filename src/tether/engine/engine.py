@@ -588,10 +588,11 @@ class Engine:
         now = now_ns()
 
         def commit(tx: Tx) -> MessageRow | None:
-            row = tx.get_instance(instance_id)
-            if row is None or row.status in pb.TERMINAL_STATUSES:
+            route = tx.instance_route(instance_id)
+            if route is None or route[1] in pb.TERMINAL_STATUSES:
                 return None
-            owner_execution = execution_id or row.execution_id
+            app_id, _, current_execution = route
+            owner_execution = execution_id or current_execution
             if not tx.take_task(instance_id, owner_execution, task_id):
                 return None
             event = pb.HistoryEvent(eventId=-1)
@@ -606,7 +607,7 @@ class Engine:
             message = MessageRow(
                 msg_id=new_msg_id(),
                 instance_id=instance_id,
-                app_id=row.app_id,
+                app_id=app_id,
                 event=event.SerializeToString(),
                 visible_at=now,
                 execution_id=owner_execution,
@@ -1062,17 +1063,18 @@ def _deliver_tx(
     include_self: bool = True,
 ) -> MessageRow | None:
     """Append an event to a live instance's inbox inside ``tx``; None if it would be dropped."""
-    row = tx.get_instance(instance_id)
-    if row is None or row.status in pb.TERMINAL_STATUSES:
+    route = tx.instance_route(instance_id)
+    if route is None or route[1] in pb.TERMINAL_STATUSES:
         return None
-    if execution_id and row.execution_id != execution_id:
+    app_id, _, current_execution = route
+    if execution_id and current_execution != execution_id:
         return None
     if event.timestamp.seconds == 0 and event.timestamp.nanos == 0:
         event = _stamped(event, now)
     message = MessageRow(
         msg_id=new_msg_id(),
         instance_id=instance_id,
-        app_id=row.app_id,
+        app_id=app_id,
         event=event.SerializeToString(),
         visible_at=now,
         execution_id=execution_id,

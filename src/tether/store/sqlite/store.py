@@ -42,6 +42,17 @@ _INSTANCE_COLUMNS = (
 )
 
 
+_UPSERT_INSTANCE = (
+    f"INSERT INTO instances ({_INSTANCE_COLUMNS}) VALUES ({','.join('?' * 20)}) "
+    "ON CONFLICT (instance_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}"
+        for c in (x.strip() for x in _INSTANCE_COLUMNS.split(","))
+        if c != "instance_id"
+    )
+)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -116,6 +127,13 @@ class SqliteTx:
             f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
         ).fetchone()
         return _instance(row) if row else None
+
+    def instance_route(self, instance_id: str) -> tuple[str, int, str] | None:
+        row = self.c.execute(
+            "SELECT app_id, status, execution_id FROM instances WHERE instance_id = ?",
+            (instance_id,),
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     def load_history(self, instance_id: str) -> list[bytes]:
         rows = self.c.execute(
@@ -232,8 +250,10 @@ class SqliteTx:
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_instance(self, row: InstanceRow) -> None:
+        # An UPSERT, not INSERT OR REPLACE: updating in place leaves untouched indexes alone,
+        # where REPLACE deletes and re-inserts the row in every index on every turn.
         self.c.execute(
-            f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS}) VALUES ({_marks(20)})",
+            _UPSERT_INSTANCE,
             (
                 row.instance_id,
                 row.app_id,
