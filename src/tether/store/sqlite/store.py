@@ -538,11 +538,13 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             error = StoreError(f"committing to {self.path}: {exc}")
             outcomes = [(False, error)] * len(batch)
+        # One wake-up per event loop for the whole batch, not one per job.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            loop = future.get_loop()
-            if loop.is_closed():
-                continue
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
+        for loop, settled in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle_all, settled)
 
     async def close(self) -> None:
         if self._closed:
@@ -557,10 +559,11 @@ class SqliteStore:
             self._readers.clear()
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
