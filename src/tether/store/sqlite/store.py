@@ -6,7 +6,8 @@ transaction (each inside its own savepoint) and commits once: many turns, one fs
 
 Several processes may share the file. SQLite tells a connection when another connection has
 committed (``PRAGMA data_version``); the idle writer thread checks it (adaptively, 10-100 ms)
-and calls the change listener, which is how a tether learns that another process wrote to its instances.
+and calls the change listener: that is how a tether learns that another process wrote to its
+instances.
 """
 
 from __future__ import annotations
