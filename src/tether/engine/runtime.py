@@ -94,7 +94,7 @@ class Runtime:
         self.dispatcher.on_connect = self._on_worker_connect
         self.nodes = NodeRegistry(settings, store)
         self.active: dict[str, Active] = {}
-        self._watchers: dict[str, set[asyncio.Future[None]]] = {}
+        self._watchers: dict[str, set[asyncio.Future[InstanceRow | None]]] = {}
         self._timer_heap: list[tuple[int, str]] = []
         self._timer_wake = asyncio.Event()
         self._scan_wake = asyncio.Event()
@@ -469,7 +469,7 @@ class Runtime:
             self._retire(instance_id)
         else:
             self._schedule(active)
-        self._notify(instance_id)
+        self._notify(instance_id, row)
 
     def _create_child_tx(self, tx: Tx, child: Any, now: int) -> InstanceRow | MessageRow | None:
         """Create a child instance; on an ID clash, fail the parent's task instead."""
@@ -658,10 +658,11 @@ class Runtime:
                 await asyncio.wait_for(self._timer_wake.wait(), timeout)
 
     # -- waiting -------------------------------------------------------------------------------
-    def _notify(self, instance_id: str) -> None:
+    def _notify(self, instance_id: str, row: InstanceRow | None = None) -> None:
+        """Wake the instance's waiters, handing them the just-committed row when there is one."""
         for fut in self._watchers.pop(instance_id, ()):
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(row)
 
     async def get_instance(self, instance_id: str) -> InstanceRow | None:
         active = self.active.get(instance_id)
@@ -675,10 +676,16 @@ class Runtime:
         """Wait until the stored instance satisfies ``condition`` (or is gone); None if unknown."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        committed: InstanceRow | None = None
         while True:
-            fut: asyncio.Future[None] = loop.create_future()
+            fut: asyncio.Future[InstanceRow | None] = loop.create_future()
             self._watchers.setdefault(instance_id, set()).add(fut)
-            row = await self.get_instance(instance_id)
+            # A row handed over by a commit is used only if it already satisfies the condition;
+            # otherwise read afresh (after registering), so no later commit can be missed.
+            if committed is not None and condition(committed):
+                row: InstanceRow | None = committed
+            else:
+                row = await self.get_instance(instance_id)
             if row is None or condition(row) or not self.running:
                 self._watchers.get(instance_id, set()).discard(fut)
                 return row
@@ -687,8 +694,9 @@ class Runtime:
                 self._watchers.get(instance_id, set()).discard(fut)
                 return row
             try:
-                await asyncio.wait_for(fut, remaining)
+                committed = await asyncio.wait_for(fut, remaining)
             except TimeoutError:
+                committed = None
                 self._watchers.get(instance_id, set()).discard(fut)
 
 
