@@ -38,8 +38,23 @@ class Settings:
                 raise ConfigError(f"{key}: {value} is not a TCP port (0-65535; 0 picks a free one)")
         if not self.app_id or any(c.isspace() for c in self.app_id):
             raise ConfigError(f"app_id: {self.app_id!r} must be a non-empty name without spaces")
+        if self.health_ping_seconds <= 0:
+            raise ConfigError(
+                f"health_ping_seconds: {self.health_ping_seconds} must be a positive "
+                "number of seconds"
+            )
         if self.max_payload_bytes < 1024:
             raise ConfigError(f"max_payload_bytes: {self.max_payload_bytes} is too small")
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not a number of seconds") from None
 
 
 def env_int(name: str, default: int) -> int:

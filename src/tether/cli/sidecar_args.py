@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from tether.settings import DEFAULT_APP_ID, Settings, env_int
+from tether.settings import DEFAULT_APP_ID, Settings, env_float, env_int
 from tether.store.factory import default_store_url
 
 
@@ -44,6 +44,14 @@ def add_sidecar_flags(parser: argparse.ArgumentParser, *, default_ports: tuple[i
     parser.add_argument(
         "--max-payload", type=int, default=None, help="largest request/work item in bytes"
     )
+    parser.add_argument(
+        "--health-ping-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="idle time before a health ping to workers that ask for them "
+        "(default 30, or $TETHER_HEALTH_PING_SECONDS)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("TETHER_LOG_LEVEL", "info"))
     parser.add_argument("--log-as-json", action="store_true", help="log one JSON object per line")
     parser.add_argument("--log-file", default=None, help="write sidecar logs to this file")
@@ -71,5 +79,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_payload_bytes=args.max_payload or env_int("TETHER_MAX_PAYLOAD", 4 * 1024 * 1024),
         log_level=args.log_level,
         # Undocumented tuning knob for tests: how often capable worker streams get a health ping.
-        health_ping_seconds=float(os.environ.get("TETHER_HEALTH_PING_SECONDS") or 30.0),
+        health_ping_seconds=(
+            args.health_ping_interval
+            if args.health_ping_interval is not None
+            else env_float("TETHER_HEALTH_PING_SECONDS", 30.0)
+        ),
     )
