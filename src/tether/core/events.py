@@ -84,14 +84,14 @@ def timer_fired(ns: int, timer_id: int, fire_at: Any) -> Any:
     return event
 
 
-def task_result(ns: int, response: Any) -> Any:
-    """``taskCompleted`` or ``taskFailed`` from a worker's ``ActivityResponse``."""
+def task_result(ns: int, task_id: int, response: Any) -> Any:
+    """``taskCompleted`` or ``taskFailed`` for ``task_id`` from a worker's ActivityResponse."""
     event = new_event(ns)
     if response.HasField("failureDetails"):
-        event.taskFailed.taskScheduledId = response.taskId
+        event.taskFailed.taskScheduledId = task_id
         event.taskFailed.failureDetails.CopyFrom(response.failureDetails)
     else:
-        event.taskCompleted.taskScheduledId = response.taskId
+        event.taskCompleted.taskScheduledId = task_id
         if response.HasField("result"):
             event.taskCompleted.result.CopyFrom(response.result)
     return event

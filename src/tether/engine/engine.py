@@ -135,7 +135,7 @@ class Engine(Runtime):
                 return None
             if refuse_stalled and row.status == pb.STALLED:
                 raise FailedPrecondition(f"workflow is stalled: '{instance_id}'")
-            return deliver_tx(tx, instance_id, event, None, now, include_self=True)
+            return deliver_tx(tx, instance_id, event, None, now)
 
         message = await self.store.write(commit)
         if message is None:

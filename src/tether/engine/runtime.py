@@ -20,7 +20,7 @@ from typing import Any
 
 from tether import pb
 from tether.core.commit import apply_result, next_meta, restart_messages
-from tether.core.events import to_timestamp
+from tether.core.events import task_result, to_timestamp
 from tether.core.state import InstanceState, Message, TaskSpec
 from tether.core.turns import (
     TurnPlan,
@@ -41,7 +41,7 @@ from tether.engine.convert import (
 )
 from tether.engine.dispatch import Dispatcher, Work, WorkerStream, token_execution
 from tether.engine.nodes import NodeRegistry
-from tether.engine.txops import deliver_tx, load_messages
+from tether.engine.txops import append_message, deliver_tx, load_messages
 from tether.errors import TetherError, Unavailable
 from tether.settings import Settings
 from tether.store.base import InstanceRow, MessageRow, Reader, Store, TaskRow, Tx
@@ -501,7 +501,6 @@ class Runtime:
                 failed,
                 parent_info.workflowInstance.executionId.value,
                 now,
-                include_self=True,
             )
         if existing is not None:
             tx.delete_instance(child.instance_id)
@@ -581,26 +580,8 @@ class Runtime:
             owner_execution = execution_id or current_execution
             if not tx.take_task(instance_id, owner_execution, task_id):
                 return None
-            event = pb.HistoryEvent(eventId=-1)
-            event.timestamp.CopyFrom(to_timestamp(now))
-            if response.HasField("failureDetails"):
-                event.taskFailed.taskScheduledId = task_id
-                event.taskFailed.failureDetails.CopyFrom(response.failureDetails)
-            else:
-                event.taskCompleted.taskScheduledId = task_id
-                if response.HasField("result"):
-                    event.taskCompleted.result.CopyFrom(response.result)
-            message = MessageRow(
-                msg_id=new_msg_id(),
-                instance_id=instance_id,
-                app_id=app_id,
-                event=event.SerializeToString(),
-                visible_at=now,
-                execution_id=owner_execution,
-                order=now,
-            )
-            tx.add_messages([message])
-            return message
+            event = task_result(now, task_id, response)
+            return append_message(tx, instance_id, app_id, event, owner_execution, now)
 
         delivered = await self.store.write(commit)
         active = self.active.get(instance_id)

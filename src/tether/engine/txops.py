@@ -23,7 +23,6 @@ def deliver_tx(
     event: Any,
     execution_id: str | None,
     now: int,
-    include_self: bool = True,
 ) -> MessageRow | None:
     """Append an event to a live instance's inbox inside ``tx``; None if it would be dropped."""
     route = tx.instance_route(instance_id)
@@ -32,6 +31,13 @@ def deliver_tx(
     app_id, _, current_execution = route
     if execution_id and current_execution != execution_id:
         return None
+    return append_message(tx, instance_id, app_id, event, execution_id, now)
+
+
+def append_message(
+    tx: Tx, instance_id: str, app_id: str, event: Any, execution_id: str | None, now: int
+) -> MessageRow:
+    """Append an event to an instance's inbox, visible now (stamped now if it has no time)."""
     if event.timestamp.seconds == 0 and event.timestamp.nanos == 0:
         event = stamped(event, now)
     message = MessageRow(
