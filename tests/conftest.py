@@ -9,6 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# pytest rewrites every module of a plugin's distribution (all of hypothesis) when it is first
+# imported. On CPython 3.11.7 a failed AST build elsewhere in the process can leave the AST
+# recursion counter wrong (fixed in 3.11.8), and a rewrite during a test then fails with
+# "AST constructor recursion depth mismatch". Import hypothesis's one lazily loaded module now,
+# at collection, so no rewrite happens mid-test.
+import hypothesis.internal.conjecture.optimiser  # noqa: F401
 import pytest
 
 from tether.testing import SidecarProcess

@@ -217,6 +217,12 @@ class Runtime:
         claimed = await self.store.write(
             lambda tx: tx.claim_instances(self.node_id, self.app_id, live)
         )
+        if claimed:
+            log.info(
+                "taking over %d instance(s) of app %r (new here, or left by a stopped node)",
+                len(claimed),
+                self.app_id,
+            )
         for instance_id in claimed:
             await self._load(instance_id)
         # Messages in memory now are committed; any of them missing from the index read below was
