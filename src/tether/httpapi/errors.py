@@ -100,25 +100,23 @@ def not_found(instance_id: str) -> ApiError:
     )
 
 
+_ERROR_CODES: dict[type[TetherError], str] = {
+    NotFound: NOT_FOUND_ROUTE,
+    AlreadyExists: ALREADY_EXISTS,
+    FailedPrecondition: FAILED_PRECONDITION,
+    InvalidArgument: INVALID_ARGUMENT,
+    PayloadTooLarge: PAYLOAD_TOO_LARGE,
+    Unauthenticated: UNAUTHENTICATED,
+    Unavailable: UNAVAILABLE,
+}
+
+
 def from_engine(exc: BaseException) -> ApiError:
-    """Map an engine error on one of tether's own routes by its class."""
+    """Map an engine error on one of tether's own routes: its class carries the HTTP status."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, NotFound):
-        return ApiError(404, NOT_FOUND_ROUTE, exc.message)
-    if isinstance(exc, AlreadyExists):
-        return ApiError(409, ALREADY_EXISTS, exc.message)
-    if isinstance(exc, FailedPrecondition):
-        return ApiError(409, FAILED_PRECONDITION, exc.message)
-    if isinstance(exc, InvalidArgument):
-        return ApiError(400, INVALID_ARGUMENT, exc.message)
-    if isinstance(exc, PayloadTooLarge):
-        return ApiError(413, PAYLOAD_TOO_LARGE, exc.message)
-    if isinstance(exc, Unauthenticated):
-        return ApiError(401, UNAUTHENTICATED, exc.message)
-    if isinstance(exc, Unavailable):
-        return ApiError(503, UNAVAILABLE, exc.message)
     if isinstance(exc, TetherError):
-        return ApiError(exc.http_status, INTERNAL, exc.message)
+        code = next((_ERROR_CODES[c] for c in type(exc).__mro__ if c in _ERROR_CODES), INTERNAL)
+        return ApiError(exc.http_status, code, exc.message)
     log.error("unexpected error in an HTTP handler", exc_info=exc)
     return ApiError(500, INTERNAL, f"internal error ({type(exc).__name__}: {exc})")
