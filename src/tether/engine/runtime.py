@@ -655,7 +655,7 @@ class Runtime:
         active = self.active.get(instance_id)
         if active is not None and not active.committing:
             return row_from_state(active.state, self.node_id)
-        return await self.store.read(lambda tx: tx.get_instance(instance_id))
+        return await self.store.read(lambda tx: tx.get_instance(instance_id), keyed=True)
 
     async def wait_for(
         self, instance_id: str, condition: Callable[[InstanceRow], bool], timeout: float | None

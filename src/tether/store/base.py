@@ -141,7 +141,13 @@ class Store(Protocol):
         """Run ``fn`` in a transaction; return after the commit is durable."""
         ...
 
-    async def read(self, fn: Callable[[Reader], T]) -> T: ...
+    async def read(self, fn: Callable[[Reader], T], *, keyed: bool = False) -> T:
+        """Run ``fn`` on a consistent snapshot of committed data.
+
+        ``keyed`` marks a read of a few rows by primary key: a store whose reads cost a thread
+        hop may run it in the calling thread instead, since it takes microseconds.
+        """
+        ...
 
     def set_change_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from any thread) when another process may have changed the store."""
