@@ -21,7 +21,8 @@ class Settings:
     store_url: str = field(default_factory=default_store_url)
     api_token: str | None = None
     max_payload_bytes: int = 4 * MiB
-    # How long StartInstance waits for the first turn to commit (Dapr's behaviour), at most.
+    # How long StartInstance waits for the first turn to commit (Dapr's behaviour), at most;
+    # 0 answers as soon as the start is stored.
     start_wait_seconds: float = 5.0
     # How long terminate/suspend/resume wait for their effect before answering anyway.
     control_wait_seconds: float = 10.0
@@ -42,6 +43,10 @@ class Settings:
             raise ConfigError(
                 f"health_ping_seconds: {self.health_ping_seconds} must be a positive "
                 "number of seconds"
+            )
+        if not 0 <= self.start_wait_seconds <= 3600:
+            raise ConfigError(
+                f"start_wait_seconds: {self.start_wait_seconds} must be between 0 and 3600 seconds"
             )
         if self.max_payload_bytes < 1024:
             raise ConfigError(f"max_payload_bytes: {self.max_payload_bytes} is too small")

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import wait_until
 from tether.testing import InProcessSidecar
@@ -61,15 +62,25 @@ def test_serve_on_free_ports_logs_them_and_stops_gracefully(tmp_path: Path) -> N
     assert not entry.exists()  # withdrawn from the registry on the way out
 
 
-def test_serve_refuses_a_bad_port_with_a_clear_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--grpc-port", "70000"], ["grpc_port", "70000"]),
+        (["--start-wait", "-1"], ["start_wait_seconds", "-1"]),
+        (["--health-ping-interval", "0"], ["health_ping_seconds", "positive"]),
+    ],
+)
+def test_serve_refuses_a_bad_setting_with_a_clear_message(
+    tmp_path: Path, flags: list[str], named: list[str]
+) -> None:
     out = subprocess.run(
-        [*TETHER, "serve", "--grpc-port", "70000"],
+        [*TETHER, "serve", *flags],
         env=env_for(tmp_path),
         capture_output=True,
         text=True,
     )
     assert out.returncode != 0
-    assert "grpc_port" in out.stderr and "70000" in out.stderr
+    assert all(word in out.stderr for word in named), out.stderr
 
 
 APP = textwrap.dedent(

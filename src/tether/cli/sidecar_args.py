@@ -52,6 +52,14 @@ def add_sidecar_flags(parser: argparse.ArgumentParser, *, default_ports: tuple[i
         help="idle time before a health ping to workers that ask for them "
         "(default 30, or $TETHER_HEALTH_PING_SECONDS)",
     )
+    parser.add_argument(
+        "--start-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a gRPC start waits for the workflow's first step, as Dapr does "
+        "(default 5, or $TETHER_START_WAIT_SECONDS; 0 answers once the start is stored)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("TETHER_LOG_LEVEL", "info"))
     parser.add_argument("--log-as-json", action="store_true", help="log one JSON object per line")
     parser.add_argument("--log-file", default=None, help="write sidecar logs to this file")
@@ -78,10 +86,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_token=token or None,
         max_payload_bytes=args.max_payload or env_int("TETHER_MAX_PAYLOAD", 4 * 1024 * 1024),
         log_level=args.log_level,
-        # Undocumented tuning knob for tests: how often capable worker streams get a health ping.
         health_ping_seconds=(
             args.health_ping_interval
             if args.health_ping_interval is not None
             else env_float("TETHER_HEALTH_PING_SECONDS", 30.0)
+        ),
+        start_wait_seconds=(
+            args.start_wait
+            if args.start_wait is not None
+            else env_float("TETHER_START_WAIT_SECONDS", 5.0)
         ),
     )

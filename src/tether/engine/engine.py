@@ -6,8 +6,10 @@ The turn machinery lives in :mod:`tether.engine.runtime`; this module adds what 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from tether import pb
@@ -28,9 +30,9 @@ from tether.engine.convert import (
     row_from_state,
     state_from_rows,
 )
-from tether.engine.runtime import Active, Runtime
+from tether.engine.runtime import Active, Creation, Runtime
 from tether.engine.txops import check_purgeable, deliver_tx, purge_tree
-from tether.errors import AlreadyExists, FailedPrecondition, NotFound
+from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
 
 NO_SUCH_INSTANCE = "no such instance exists"
@@ -101,6 +103,22 @@ class Engine(Runtime):
             tx.add_messages([message])
             return True
 
+        earlier = self.active.get(instance_id)
+        if earlier is not None and earlier.creation is not None:
+            # Starts of one ID are taken in turn: this one is decided against the stored outcome.
+            with contextlib.suppress(TetherError):
+                await asyncio.shield(earlier.creation.saved)
+        waits = (
+            wait
+            and scheduled_start is None
+            and owner is not None
+            and self.settings.start_wait_seconds > 0
+        )
+        if waits and self.dispatcher.connected and instance_id not in self.active:
+            # The caller waits for the first turn anyway: run it now and store the creation with
+            # it, one commit instead of two.
+            await self._create_with_first_turn(row, message, commit)
+            return instance_id
         created = await self.store.write(commit)
         if created:
             # Only a replaced (terminal) instance is retired: an idempotent start of an active
@@ -111,17 +129,27 @@ class Engine(Runtime):
             active = Active(state=state)
             self.active[instance_id] = active
             self._schedule(active)
-        if (
-            created
-            and wait
-            and scheduled_start is None
-            and owner is not None
-            and self.dispatcher.connected
-        ):
+        if created and waits and self.dispatcher.connected:
             await self.wait_for(
                 instance_id, lambda r: r.status != pb.PENDING, self.settings.start_wait_seconds
             )
         return instance_id
+
+    async def _create_with_first_turn(
+        self, row: InstanceRow, message: MessageRow, write: Callable[[Tx], bool]
+    ) -> None:
+        saved: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        active = Active(state=state_from_rows(row, [], [message]), creation=Creation(write, saved))
+        self.active[row.instance_id] = active
+        try:
+            self._schedule(active)
+            try:
+                await asyncio.wait_for(asyncio.shield(saved), self.settings.start_wait_seconds)
+            except TimeoutError:
+                # The first turn is slow (a busy or absent worker): store the creation alone.
+                await self.save_creation(active)
+        finally:
+            self.abandon_creation(active)
 
     async def _enqueue(self, instance_id: str, event: Any, *, refuse_stalled: bool = False) -> bool:
         """Append ``event`` to an instance's inbox; False when the instance is terminal."""

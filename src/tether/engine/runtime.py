@@ -5,6 +5,10 @@ memory, equal to what is committed. A change is computed by the pure core, commi
 store, and only then applied to memory and made visible (work pushed to workers, waiters woken).
 Other processes sharing the store only ever create instances and append to inboxes; the store's
 change signal makes this node rescan for such writes.
+
+One thing runs ahead of the store: a new instance whose creator waits for its first turn (a gRPC
+start, as in Dapr) is sent to a worker at once and its creation is committed together with that
+turn (see :class:`Creation`). Until then it is invisible to readers, as if not yet created.
 """
 
 from __future__ import annotations
@@ -51,9 +55,27 @@ log = logging.getLogger(__name__)
 _GONE_LIMIT = 4096
 
 
+class _AlreadyActive(TetherError):
+    """A creation found an active instance with its ID: the start is an idempotent no-op."""
+
+
+@dataclass(eq=False)
+class Creation:
+    """A new instance not yet in the store: its creation commits with its first turn.
+
+    Its first turn runs on a worker while nothing is stored, which is safe because a turn has no
+    effect until its commit, and that commit writes the creation too (or fails with it).
+    """
+
+    write: Callable[[Tx], bool]  # the creation's writes; False: an active instance has the ID
+    saved: asyncio.Future[bool]  # resolved when the creation is durable (or refused)
+    taken: bool = False  # a commit carrying the creation is on its way
+
+
 @dataclass(eq=False)
 class Active:
     state: InstanceState
+    creation: Creation | None = None
     turn: Work | None = None
     plan: TurnPlan | None = None
     committing: bool = False
@@ -256,7 +278,7 @@ class Runtime:
             present.setdefault(instance_id, set()).add(msg_id)
         for instance_id, msg_ids in known.items():
             active = self.active.get(instance_id)
-            if active is None or active.committing:
+            if active is None or active.committing or active.creation is not None:
                 continue
             in_flight = set(active.plan.consumed) if active.plan is not None else set()
             stored = present.get(instance_id, set())
@@ -386,6 +408,17 @@ class Runtime:
     ) -> None:
         state = active.state
         instance_id = state.instance_id
+        creation = active.creation
+        if creation is not None and creation.taken:
+            # The creation is being committed on its own (the turn came late): wait for it.
+            try:
+                if not await asyncio.shield(creation.saved):
+                    return
+            except TetherError:
+                return  # the creation failed; its creator was told
+            creation = None
+        if creation is not None:
+            creation.taken = True
         restart: list[Message] = []
         if result.continue_as_new is not None:
             count = 1 + len(result.continue_as_new.carryover)
@@ -415,6 +448,8 @@ class Runtime:
         old_execution = state.execution_id
 
         def commit(tx: Tx) -> tuple[list[MessageRow], list[InstanceRow]]:
+            if creation is not None and not creation.write(tx):
+                raise _AlreadyActive(instance_id)
             tx.delete_messages(removed)
             if result.continue_as_new is not None:
                 tx.clear_history(instance_id)
@@ -445,7 +480,10 @@ class Runtime:
 
         try:
             delivered, created = await self.store.write(commit)
-        except TetherError:
+        except TetherError as exc:
+            if creation is not None:
+                self._drop_creation(active, exc)
+                return
             log.exception("committing a turn of %r failed; it will be retried", instance_id)
             active.turn = None
             active.committing = False
@@ -453,6 +491,9 @@ class Runtime:
             return
 
         # Durable: now memory and the outside world may see it.
+        if creation is not None:
+            active.creation = None
+            creation.saved.set_result(True)
         active.remember_gone(removed)
         apply_result(state, plan, result, meta, restart)
         if result.continue_as_new is not None:
@@ -476,6 +517,44 @@ class Runtime:
         else:
             self._schedule(active)
         self._notify(instance_id, row)
+
+    async def save_creation(self, active: Active) -> bool:
+        """Make an instance's creation durable now, without its first turn; False: not created."""
+        creation = active.creation
+        if creation is None:
+            return True
+        if not creation.taken:
+            creation.taken = True
+            try:
+                created = await self.store.write(creation.write)
+            except TetherError as exc:
+                self._drop_creation(active, exc)
+                raise
+            if not created:
+                self._drop_creation(active, _AlreadyActive(active.state.instance_id))
+            elif active.creation is creation:
+                active.creation = None
+                creation.saved.set_result(True)
+        return await asyncio.shield(creation.saved)
+
+    def abandon_creation(self, active: Active) -> None:
+        """Forget a creation nobody is committing (its caller went away); no-op otherwise."""
+        creation = active.creation
+        if creation is not None and not creation.taken:
+            self._drop_creation(active, Unavailable("the start was abandoned"))
+
+    def _drop_creation(self, active: Active, exc: TetherError) -> None:
+        """The creation was refused or failed: the instance was never stored; forget it here."""
+        creation = active.creation
+        active.creation = None
+        if self.active.get(active.state.instance_id) is active:
+            self._retire(active.state.instance_id)
+        if creation is not None and not creation.saved.done():
+            if isinstance(exc, _AlreadyActive):
+                creation.saved.set_result(False)
+            else:
+                creation.saved.set_exception(exc)
+                creation.saved.exception()  # retrieved: the creator may have gone away
 
     def _create_child_tx(self, tx: Tx, child: Any, now: int) -> InstanceRow | MessageRow | None:
         """Create a child instance; on an ID clash, fail the parent's task instead."""
@@ -653,7 +732,7 @@ class Runtime:
 
     async def get_instance(self, instance_id: str) -> InstanceRow | None:
         active = self.active.get(instance_id)
-        if active is not None and not active.committing:
+        if active is not None and not active.committing and active.creation is None:
             return row_from_state(active.state, self.node_id)
         return await self.store.read(lambda tx: tx.get_instance(instance_id), keyed=True)
 
