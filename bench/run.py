@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -200,27 +201,69 @@ def _f(value: Any, fmt: str = "{:.1f}") -> str:
     return fmt.format(value)
 
 
-def _ratio(a: Any, b: Any) -> str:
-    if not a or not b:
+def _primary(scenario: str) -> str:
+    """The figure that picks a scenario's median round."""
+    return {"timers": "total_s", "long": "ratio"}.get(scenario, "wf_per_s")
+
+
+def combine(scenario: str, rounds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per system, the record of its median round (by the primary figure, so its percentiles,
+    CPU and RSS belong together), with every round's primary figure kept under ``rounds``."""
+    metric = _primary(scenario)
+    out: dict[str, Any] = {}
+    for system, runs in rounds.items():
+        ordered = sorted(runs, key=lambda r: r[metric])
+        record = dict(ordered[(len(ordered) - 1) // 2])
+        record["rounds"] = [r[metric] for r in runs]
+        out[system] = record
+    return out
+
+
+def paired_ratios(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Median over rounds of tether's throughput divided by the other system's in the same
+    round: runs next to each other share the machine's mood, so the pairs cancel its drift."""
+    tether = rounds.get("tether", [])
+    out: dict[str, float] = {}
+    for other in ("ceiling", "dbos"):
+        pairs = zip(tether, rounds.get(other, []), strict=False)
+        ratios = [t["wf_per_s"] / o["wf_per_s"] for t, o in pairs if o.get("wf_per_s")]
+        if ratios:
+            out[other] = statistics.median(ratios)
+    return out
+
+
+def _range(record: dict[str, Any]) -> str:
+    values = record.get("rounds") or []
+    if len(values) < 2:
         return "-"
-    return f"{a / b:.2f}x"
+    return f"{min(values):.0f}-{max(values):.0f}"
 
 
-def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
-    head = ("scenario", "tether wf/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "ceiling wf/s",
-            "% ceil", "DBOS wf/s", "DBOS p50", "DBOS p95", "tether/DBOS", "tether CPU s",
-            "worker CPU s", "driver CPU s", "peak RSS MB")  # fmt: skip
+def _rounds(record: dict[str, Any], what: str, unit: str) -> str:
+    values = record.get("rounds") or []
+    if len(values) < 2:
+        return ""
+    return f" ({what} per round: {' / '.join(f'{v:.2f}' for v in values)}{unit})"
+
+
+def table(
+    results: dict[str, dict[str, dict[str, Any]]], ratios: dict[str, dict[str, float]]
+) -> str:
+    head = ("scenario", "tether wf/s", "range", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+            "ceiling wf/s", "% ceil", "DBOS wf/s", "DBOS p50", "DBOS p95", "tether/DBOS",
+            "tether CPU s", "worker CPU s", "driver CPU s", "peak RSS MB")  # fmt: skip
     rows = [head]
     for key, by in results.items():
         t, c, d = by.get("tether", {}), by.get("ceiling", {}), by.get("dbos", {})
         if key.startswith(("timers", "long")):
             continue
+        r = ratios.get(key, {})
         rows.append((
-            key, _f(t.get("wf_per_s")), _f(t.get("p50_ms")), _f(t.get("p90_ms")),
+            key, _f(t.get("wf_per_s")), _range(t), _f(t.get("p50_ms")), _f(t.get("p90_ms")),
             _f(t.get("p95_ms")), _f(t.get("p99_ms")), _f(c.get("wf_per_s")),
-            _f(100 * t["wf_per_s"] / c["wf_per_s"], "{:.0f}%") if t and c else "-",
+            _f(100 * r["ceiling"], "{:.0f}%") if "ceiling" in r else "-",
             _f(d.get("wf_per_s")), _f(d.get("p50_ms")), _f(d.get("p95_ms")),
-            _ratio(t.get("wf_per_s"), d.get("wf_per_s")), _f(t.get("engine_cpu_s"), "{:.2f}"),
+            _f(r.get("dbos"), "{:.2f}x"), _f(t.get("engine_cpu_s"), "{:.2f}"),
             _f(t.get("worker_cpu_s"), "{:.2f}"), _f(t.get("driver_cpu_s"), "{:.2f}"),
             _f(t.get("peak_rss_mb")),
         ))  # fmt: skip
@@ -240,7 +283,7 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
                     f"{_f(r.get('late_p50_ms'), '{:.0f}')}/{_f(r.get('late_p95_ms'), '{:.0f}')}/"
                     f"{_f(r.get('late_max_ms'), '{:.0f}')} ms, "
                     f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s, "
-                    f"peak RSS {_f(r.get('peak_rss_mb'))} MB"
+                    f"peak RSS {_f(r.get('peak_rss_mb'))} MB{_rounds(r, 'all done', ' s')}"
                 )
         elif key.startswith("long"):
             lines.append("")
@@ -251,18 +294,21 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
                     f"{_f(r.get('turn_first10_ms'), '{:.2f}')} ms, last 10 "
                     f"{_f(r.get('turn_last10_ms'), '{:.2f}')} ms, "
                     f"ratio {_f(r.get('ratio'), '{:.2f}')}, "
-                    f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s"
+                    f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s{_rounds(r, 'ratio', '')}"
                 )
     return "\n".join(lines)
 
 
-def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
+def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path | None:
+    """Throughput and latency of the closed-loop scenarios; None when none of them ran."""
+    keys = [k for k in results if not k.startswith(("timers", "long"))]
+    if not keys:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in results if not k.startswith(("timers", "long"))]
     systems = [s for s in ("tether", "ceiling", "dbos") if any(s in results[k] for k in keys)]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(10, len(keys) * 0.9), 9))
     width = 0.8 / len(systems)
@@ -292,6 +338,7 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
 
 
 DURABILITY = (
@@ -312,24 +359,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ceiling", action="store_true", help="skip the stub-server ceiling")
     parser.add_argument("--only", nargs="*", help="scenario names to run (e.g. series long)")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs in bench/results")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="runs of every scenario per system, interleaved; figures are medians "
+        "(default 3, 1 with --quick)",
+    )
     args = parser.parse_args(argv)
+    rounds_wanted = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    if rounds_wanted < 1:
+        parser.error("--rounds must be at least 1")
     RESULTS.mkdir(parents=True, exist_ok=True)
     systems = ["tether"] + ([] if args.no_ceiling else ["ceiling"])
     dbos_python = ensure_dbos() if args.baseline == "dbos" else None
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    ratios: dict[str, dict[str, float]] = {}
     started = time.monotonic()
     for sc in scenarios(args.quick):
         if args.only and sc.name not in args.only:
             continue
-        by = results.setdefault(sc.key, {})
-        for system in systems:
-            if system == "ceiling" and sc.name == "timers":
-                continue  # the stub has no timers
-            progress(started, system, sc.key)
-            by[system] = run_sdk("tether" if system == "tether" else "stub", sc, args.keep_logs)
-        if dbos_python is not None:
-            progress(started, "dbos", sc.key)
-            by["dbos"] = run_dbos(dbos_python, sc)
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for n in range(rounds_wanted):
+            tag = f"{sc.key} round {n + 1}/{rounds_wanted}"
+            for system in systems:
+                if system == "ceiling" and sc.name == "timers":
+                    continue  # the stub has no timers
+                progress(started, system, tag)
+                kind = "tether" if system == "tether" else "stub"
+                rounds.setdefault(system, []).append(run_sdk(kind, sc, args.keep_logs))
+            if dbos_python is not None:
+                progress(started, "dbos", tag)
+                rounds.setdefault("dbos", []).append(run_dbos(dbos_python, sc))
+        results[sc.key] = combine(sc.name, rounds)
+        if _primary(sc.name) == "wf_per_s":
+            ratios[sc.key] = paired_ratios(rounds)
     commit = sqlite_commit()
     meta = {
         "cpus": os.cpu_count(),
@@ -337,19 +401,22 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": time.monotonic() - started,
         "sqlite_commit_wal_full": commit,
         "durability": DURABILITY,
+        "rounds": rounds_wanted,
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    png = RESULTS / f"bench-{stamp}.png"
-    plot(results, png)
-    saved = json.dumps({"meta": meta, "results": results}, indent=1)
+    png = plot(results, RESULTS / f"bench-{stamp}.png")
+    saved = json.dumps({"meta": meta, "results": results, "ratios": ratios}, indent=1)
     (RESULTS / f"bench-{stamp}.json").write_text(saved)
     if args.json:
-        print(json.dumps({"meta": meta, "results": results, "plot": str(png)}, indent=1))
+        report = {"meta": meta, "results": results, "ratios": ratios, "plot": png and str(png)}
+        print(json.dumps(report, indent=1))
     else:
-        print(table(results))
+        print(f"figures: the median of {rounds_wanted} round(s); % ceil and tether/DBOS: the "
+              "median of the per-round ratios")  # fmt: skip
+        print(table(results, ratios))
         print()
         print(f"one durable SQLite commit (WAL, synchronous=FULL) here: "
               f"p50 {commit['p50_ms']:.2f} ms, p99 {commit['p99_ms']:.2f} ms")  # fmt: skip
         print(f"durability: {meta['durability']}")
-        print(f"ran {meta['duration_s']:.0f} s on {meta['cpus']} CPUs; plot {png}")
+        print(f"ran {meta['duration_s']:.0f} s on {meta['cpus']} CPUs; plot {png or 'none'}")
     return 0

@@ -4,8 +4,10 @@ It answers the message mix that ``series``/``parallel``/``empty`` workflows cost
 work items on the ``GetWorkItems`` stream, completions as unary calls, WaitForInstanceCompletion
 — keeping each instance's history in a Python list and nothing else: no store, no durability,
 no validation. Turns are sent as stateful-history deltas exactly as tether sends them, to the
-same SDK worker with the same settings, on the same ``grpc.aio`` stack. So a tether figure
-divided by the stub's figure is "% of the ceiling" that the Python SDK and gRPC allow here.
+same SDK worker with the same settings, on the same ``grpc.aio`` stack. StartInstance answers
+once the first turn is done, as Dapr's sidecar does (the client sees a started, not a pending,
+instance), so the stub holds the same conversation in the same order. A tether figure divided by
+the stub's figure is "% of the ceiling" that the Python SDK and gRPC allow here.
 
 ``python -m bench.stub PORT`` serves until stdin closes.
 """
@@ -40,6 +42,7 @@ class Inst:
     inbox: list[Any] = field(default_factory=list)
     sent: list[Any] = field(default_factory=list)
     token: str | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     output: str | None = None
     updated: int = 0
@@ -93,6 +96,7 @@ class Stub:
         inst.inbox.append(started)
         self.instances[iid] = inst
         self._turn(inst)
+        await inst.started.wait()
         return pb.CreateInstanceResponse(instanceId=iid)
 
     async def GetWorkItems(self, request: Any, context: Any) -> Any:
@@ -112,6 +116,7 @@ class Stub:
         inst.history.extend(inst.sent)
         inst.sent = []
         inst.token = None
+        inst.started.set()
         for action in response.actions:
             if action.HasField("scheduleTask"):
                 st = action.scheduleTask
