@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -64,6 +65,42 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
+
+
+def _presize_wal(conn: sqlite3.Connection, path: Path) -> None:
+    """Grow a new write-ahead log to its working size before the first real commit.
+
+    Until the log first wraps (at the auto-checkpoint), every commit appends past the end of the
+    file, and an fsync that must also record a new file size costs about twice one that does not
+    (~0.3 vs ~0.15 ms here). A fresh store would pay that for its first few thousand commits, and
+    SQLite deletes the log when the last connection closes, so every start would. The log is grown
+    by a transaction that spills pages into it and is rolled back: frames past the last commit
+    are ignored by every reader and overwritten by the next writer, so the data is untouched.
+    """
+    wal = Path(f"{path}-wal")
+    page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    frames = max(0, int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])) + 64
+    if wal.exists() and wal.stat().st_size >= 32 + frames * (page + 24):
+        return
+    cache = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+    conn.execute("PRAGMA cache_size = 16")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE tether_presize (b BLOB)")
+            conn.executemany(
+                "INSERT INTO tether_presize VALUES (zeroblob(?))", [(page - 64,)] * frames
+            )
+        finally:
+            conn.execute("ROLLBACK")
+    finally:
+        conn.execute(f"PRAGMA cache_size = {cache}")
+    if wal.exists():
+        fd = os.open(wal, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _instance(row: Sequence[Any]) -> InstanceRow:
@@ -417,6 +454,10 @@ class SqliteStore:
             raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
         try:
             self._init_schema(self._writer_conn)
+            _presize_wal(self._writer_conn, path)
+        except sqlite3.Error as exc:
+            self._writer_conn.close()
+            raise StoreError(f"cannot prepare the SQLite store {path}: {exc}") from exc
         except BaseException:
             self._writer_conn.close()
             raise
