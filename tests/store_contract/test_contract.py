@@ -67,6 +67,25 @@ def test_a_failing_writer_rolls_back_only_its_own_changes(store_url: str) -> Non
     assert ids == ["good"]
 
 
+def test_a_lone_failing_writer_leaves_nothing_behind(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        def bad(tx: Any) -> None:
+            tx.upsert_instance(instance("half"))
+            tx.append_history("half", 0, [b"event"])
+            raise AlreadyExists("refused")
+
+        with pytest.raises(AlreadyExists):
+            await store.write(bad)  # nothing else queued: a batch of one
+        await store.write(lambda tx: tx.upsert_instance(instance("after")))
+        rows = await store.read(lambda tx: tx.list_instances(InstanceFilter()))
+        history = await store.read(lambda tx: tx.load_history("half"))
+        return [r.instance_id for r in rows], history
+
+    ids, history = run(store_url, body)
+    assert ids == ["after"]
+    assert history == []
+
+
 def test_history_appends_in_order_and_integrity_holds(store_url: str) -> None:
     async def body(store: Any) -> Any:
         await store.write(lambda tx: tx.upsert_instance(instance("i")))

@@ -324,6 +324,8 @@ class SqliteTx:
             self.c.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     def append_history(self, instance_id: str, first_seq: int, events: Sequence[bytes]) -> None:
+        if not events:
+            return
         self.c.executemany(
             "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
             [(instance_id, first_seq + i, e) for i, e in enumerate(events)],
@@ -333,6 +335,8 @@ class SqliteTx:
         self.c.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
 
     def add_messages(self, rows: Sequence[MessageRow]) -> None:
+        if not rows:
+            return
         self.c.executemany(
             "INSERT INTO inbox (msg_id, instance_id, app_id, event, visible_at, execution_id, ord) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -343,6 +347,8 @@ class SqliteTx:
         )
 
     def delete_messages(self, msg_ids: Sequence[int]) -> None:
+        if not msg_ids:
+            return
         self.c.executemany("DELETE FROM inbox WHERE msg_id = ?", [(m,) for m in msg_ids])
 
     def clear_messages(self, instance_id: str, only_execution: str | None = None) -> None:
@@ -355,6 +361,8 @@ class SqliteTx:
             )
 
     def add_tasks(self, rows: Sequence[TaskRow]) -> None:
+        if not rows:
+            return
         self.c.executemany(
             "INSERT OR REPLACE INTO tasks "
             "(instance_id, task_id, execution_id, app_id, request, created_at, owner) "
@@ -566,20 +574,27 @@ class SqliteStore:
     def _run_batch(self, tx: SqliteTx, batch: list[_Job]) -> None:
         conn = tx.c
         outcomes: list[tuple[bool, Any]] = []
+        # A job that fails is undone alone: its savepoint is rolled back (a lone job needs none;
+        # its failure rolls the transaction back).
+        alone = len(batch) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, _ in batch:
-                conn.execute("SAVEPOINT job")
+                if not alone:
+                    conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, fn(tx)))
-                    conn.execute("RELEASE job")
+                    if not alone:
+                        conn.execute("RELEASE job")
                 except Exception as exc:  # the caller's error: undo its changes only
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
+                    if not alone:
+                        conn.execute("RELEASE job")
                     if isinstance(exc, sqlite3.Error):
                         exc = StoreError(f"writing {self.path}: {exc}")
                     outcomes.append((False, exc))
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
