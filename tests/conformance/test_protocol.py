@@ -8,6 +8,7 @@ the parked turn.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -75,6 +76,28 @@ def test_duplicate_activity_completion_ignored(sidecar: Any) -> None:
     wait_until(lambda: raw.status("i23") == "COMPLETED")
     assert _results(raw, "i23") == ['"one"', '"three"']
     assert "taskFailed" not in kinds(raw.history("i23"))
+    worker.close()
+    raw.close()
+
+
+def test_turn_started_by_a_result_that_could_not_be_stored_is_withdrawn(sidecar: Any) -> None:
+    """An activity result starts the next turn while its own commit is on the way. When that
+    commit finds the task gone (here: deleted behind tether's back), the turn it started is
+    withdrawn and the instance continues from what the store holds."""
+    raw = Raw(sidecar.grpc_port)
+    raw.start("wf", "ahead")
+    worker = FakeWorker(sidecar.grpc_port)
+    worker.respond(worker.turn(), schedule_task(1, "act"))
+    item = worker.activity()
+    with sqlite3.connect(sidecar.store_path) as db:
+        db.execute("DELETE FROM tasks WHERE instance_id = 'ahead'")
+    worker.finish_activity(item, '"lost"')
+    turn = worker.turn()
+    assert _new_events(turn) == ["workflowStarted", "taskCompleted"]  # sent ahead of the commit
+    worker.respond(turn, complete(2, '"done"'))  # discarded: its input was never stored
+    assert raw.status("ahead") == "RUNNING"
+    assert kinds(raw.history("ahead")) == ["workflowStarted", "executionStarted", "taskScheduled"]
+    worker.no_item(within=0.3)
     worker.close()
     raw.close()
 

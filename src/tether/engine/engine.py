@@ -119,21 +119,26 @@ class Engine(Runtime):
             # it, one commit instead of two.
             await self._create_with_first_turn(row, message, commit)
             return instance_id
-        created = await self.store.write(commit)
-        if created:
-            # Only a replaced (terminal) instance is retired: an idempotent start of an active
-            # one must leave it running here.
-            self._retire(instance_id)
-        if created and owner is not None:
-            state = state_from_rows(row, [], [message])
-            active = Active(state=state)
-            self.active[instance_id] = active
-            self._schedule(active)
+        created = await self.detached(self._create(row, message, commit))
         if created and waits and self.dispatcher.connected:
             await self.wait_for(
                 instance_id, lambda r: r.status != pb.PENDING, self.settings.start_wait_seconds
             )
         return instance_id
+
+    async def _create(
+        self, row: InstanceRow, message: MessageRow, write: Callable[[Tx], bool]
+    ) -> bool:
+        created = await self.store.write(write)
+        if created:
+            # Only a replaced (terminal) instance is retired: an idempotent start of an active
+            # one must leave it running here.
+            self._retire(row.instance_id)
+        if created and row.owner is not None:
+            active = Active(state=state_from_rows(row, [], [message]))
+            self.active[row.instance_id] = active
+            self._schedule(active)
+        return created
 
     async def _create_with_first_turn(
         self, row: InstanceRow, message: MessageRow, write: Callable[[Tx], bool]

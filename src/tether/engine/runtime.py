@@ -6,9 +6,12 @@ store, and only then applied to memory and made visible (work pushed to workers,
 Other processes sharing the store only ever create instances and append to inboxes; the store's
 change signal makes this node rescan for such writes.
 
-One thing runs ahead of the store: a new instance whose creator waits for its first turn (a gRPC
-start, as in Dapr) is sent to a worker at once and its creation is committed together with that
-turn (see :class:`Creation`). Until then it is invisible to readers, as if not yet created.
+Two things run ahead of the store, because a turn has no effect until its own commit and that
+commit waits for them: a new instance whose creator waits for its first turn (a gRPC start, as
+in Dapr) is sent to a worker at once and its creation is committed with that turn (see
+:class:`Creation`; until then readers do not see it); and an activity's result joins the inbox
+in memory, starting the next turn, while its own commit is on the way (``Active.unsaved``). If
+such a write fails, the instance's memory is thrown away and reloaded from the store.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ import contextlib
 import functools
 import heapq
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tether import pb
 from tether.core.commit import apply_result, next_meta, restart_messages
@@ -51,6 +54,7 @@ from tether.settings import Settings
 from tether.store.base import InstanceRow, MessageRow, Reader, Store, TaskRow, Tx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _GONE_LIMIT = 4096
 
@@ -82,6 +86,8 @@ class Active:
     retry_stall: bool = False
     gone: set[int] = field(default_factory=set)  # msg ids consumed here; never re-added by a scan
     tasks: dict[int, Work] = field(default_factory=dict)
+    # Inbox messages in memory whose commit is on the way: msg id -> True once stored.
+    unsaved: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
 
     def add_message(self, message: Message) -> bool:
         if message.msg_id in self.gone or any(m.msg_id == message.msg_id for m in self.state.inbox):
@@ -167,6 +173,18 @@ class Runtime:
         self._background.add(task)
         task.add_done_callback(self._background_done)
 
+    def detached(self, coro: Awaitable[T]) -> Awaitable[T]:
+        """Run ``coro`` to its end even if whoever awaits it is cancelled (a client hanging up).
+
+        Engine operations commit and then apply the commit to memory; cancelled in between,
+        memory would stay behind the store. The caller still gets the result or the error.
+        """
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(_detached_done)
+        task.add_done_callback(self._background.discard)
+        return asyncio.shield(task)
+
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -249,7 +267,10 @@ class Runtime:
             await self._load(instance_id)
         # Messages in memory now are committed; any of them missing from the index read below was
         # deleted by another process (e.g. `tether scheduler delete` of a durable timer).
-        known = {i: [m.msg_id for m in a.state.inbox] for i, a in self.active.items()}
+        known = {
+            i: [m.msg_id for m in a.state.inbox if m.msg_id not in a.unsaved]
+            for i, a in self.active.items()
+        }
         index = await self.store.read(lambda tx: tx.inbox_index(self.app_id))
         self._forget_deleted(known, index)
         unknown: set[str] = set()
@@ -379,8 +400,25 @@ class Runtime:
         active.committing = True
         await self._commit_turn(active, active.plan, result, now)
 
+    async def _stored(self, active: Active, msg_ids: list[int]) -> bool:
+        """Wait until the messages a commit is about to consume are stored themselves; False
+        when one of them could not be (the instance is being reloaded: drop the commit)."""
+        pending = [active.unsaved[m] for m in msg_ids if m in active.unsaved]
+        for outcome in pending:
+            if not await asyncio.shield(outcome):
+                return False
+        return True
+
+    def _reload(self, instance_id: str) -> None:
+        """Memory ran ahead of a write that failed: forget it and load what the store holds."""
+        log.warning("reloading %r from the store after a failed write", instance_id)
+        self._retire(instance_id)
+        self._spawn(self._load(instance_id))
+
     async def _commit_drops(self, active: Active, dropped: list[int]) -> None:
         active.committing = True
+        if not await self._stored(active, dropped):
+            return
         try:
             await self.store.write(lambda tx: tx.delete_messages(dropped))
             active.remove_messages(dropped)
@@ -417,6 +455,8 @@ class Runtime:
             except TetherError:
                 return  # the creation failed; its creator was told
             creation = None
+        if not await self._stored(active, [*plan.consumed, *plan.dropped]):
+            return
         if creation is not None:
             creation.taken = True
         restart: list[Message] = []
@@ -525,17 +565,20 @@ class Runtime:
             return True
         if not creation.taken:
             creation.taken = True
-            try:
-                created = await self.store.write(creation.write)
-            except TetherError as exc:
-                self._drop_creation(active, exc)
-                raise
-            if not created:
-                self._drop_creation(active, _AlreadyActive(active.state.instance_id))
-            elif active.creation is creation:
-                active.creation = None
-                creation.saved.set_result(True)
+            self._spawn(self._write_creation(active, creation))
         return await asyncio.shield(creation.saved)
+
+    async def _write_creation(self, active: Active, creation: Creation) -> None:
+        try:
+            created = await self.store.write(creation.write)
+        except TetherError as exc:
+            self._drop_creation(active, exc)
+            return
+        if not created:
+            self._drop_creation(active, _AlreadyActive(active.state.instance_id))
+        elif active.creation is creation:
+            active.creation = None
+            creation.saved.set_result(True)
 
     def abandon_creation(self, active: Active) -> None:
         """Forget a creation nobody is committing (its caller went away); no-op otherwise."""
@@ -646,6 +689,16 @@ class Runtime:
 
     async def complete_activity(self, response: Any) -> None:
         work = self.dispatcher.tokens.get(response.completionToken)
+        active = self.active.get(work.instance_id) if work is not None else None
+        if (
+            work is not None
+            and work.kind == "activity"
+            and active is not None
+            and active.tasks.get(work.task_id) is work
+            and active.creation is None
+        ):
+            await self._complete_known_activity(active, work, response)
+            return
         execution_id: str | None
         if work is not None and work.kind == "activity":
             instance_id, execution_id, task_id = work.instance_id, work.execution_id, work.task_id
@@ -678,6 +731,42 @@ class Runtime:
             self.dispatcher.finish(work)
         if delivered is not None:
             self._route([delivered])
+
+    async def _complete_known_activity(self, active: Active, work: Work, response: Any) -> None:
+        """The result of an activity this node dispatched to a live instance: it joins the inbox
+        now, so the next turn starts while the result's own commit is on the way."""
+        instance_id, task_id, execution_id = work.instance_id, work.task_id, work.execution_id
+        now = now_ns()
+        message = Message(
+            msg_id=new_msg_id(),
+            event=task_result(now, task_id, response),
+            visible_at=now,
+            execution_id=execution_id,
+            order=now,
+        )
+        app_id = active.state.app_id
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        active.unsaved[message.msg_id] = stored
+        active.tasks.pop(task_id, None)
+        self.dispatcher.finish(work)
+        active.add_message(message)
+        self._schedule(active)
+
+        def commit(tx: Tx) -> bool:
+            if not tx.take_task(instance_id, execution_id, task_id):
+                return False
+            event = message.event
+            append_message(tx, instance_id, app_id, event, execution_id, now, message.msg_id)
+            return True
+
+        ok = False
+        try:
+            ok = await self.store.write(commit)
+        finally:
+            active.unsaved.pop(message.msg_id, None)
+            stored.set_result(ok)
+            if not ok and self.active.get(instance_id) is active:
+                self._reload(instance_id)
 
     # -- worker streams ------------------------------------------------------------------------
     def connect_worker(self, capabilities: list[int]) -> WorkerStream:
@@ -764,6 +853,11 @@ class Runtime:
             except TimeoutError:
                 committed = None
                 self._watchers.get(instance_id, set()).discard(fut)
+
+
+def _detached_done(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a detached operation failed after its caller left: %s", task.exception())
 
 
 def _has_terminate(state: InstanceState) -> bool:

@@ -35,13 +35,19 @@ def deliver_tx(
 
 
 def append_message(
-    tx: Tx, instance_id: str, app_id: str, event: Any, execution_id: str | None, now: int
+    tx: Tx,
+    instance_id: str,
+    app_id: str,
+    event: Any,
+    execution_id: str | None,
+    now: int,
+    msg_id: int | None = None,
 ) -> MessageRow:
     """Append an event to an instance's inbox, visible now (stamped now if it has no time)."""
     if event.timestamp.seconds == 0 and event.timestamp.nanos == 0:
         event = stamped(event, now)
     message = MessageRow(
-        msg_id=new_msg_id(),
+        msg_id=msg_id or new_msg_id(),
         instance_id=instance_id,
         app_id=app_id,
         event=event.SerializeToString(),

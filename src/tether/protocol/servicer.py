@@ -53,6 +53,16 @@ def _guard(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     return wrapper
 
 
+def _detach(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Changes run to the end even if the caller hangs up mid-commit (see Runtime.detached)."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self.engine.detached(fn(self, request, context))
+
+    return wrapper
+
+
 def _time_left(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     if remaining is None or remaining > 10**8:
@@ -136,6 +146,7 @@ class Servicer:
         return await self._wait(request, context, lambda s: s in _TERMINAL)
 
     @_guard
+    @_detach
     async def RaiseEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.engine.raise_event(
             request.instanceId,
@@ -145,6 +156,7 @@ class Servicer:
         return pb.RaiseEventResponse()
 
     @_guard
+    @_detach
     async def TerminateInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.engine.terminate(
             request.instanceId,
@@ -154,6 +166,7 @@ class Servicer:
         return pb.TerminateResponse()
 
     @_guard
+    @_detach
     async def SuspendInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.engine.suspend(
             request.instanceId, request.reason.value if request.HasField("reason") else None
@@ -161,6 +174,7 @@ class Servicer:
         return pb.SuspendResponse()
 
     @_guard
+    @_detach
     async def ResumeInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.engine.resume(
             request.instanceId, request.reason.value if request.HasField("reason") else None
@@ -168,6 +182,7 @@ class Servicer:
         return pb.ResumeResponse()
 
     @_guard
+    @_detach
     async def PurgeInstances(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         force = request.force if request.HasField("force") else False
         which = request.WhichOneof("request")
@@ -198,11 +213,14 @@ class Servicer:
         ping_every = self.settings.health_ping_seconds if stream.wants_health_ping else None
         try:
             while True:
-                try:
-                    item = await asyncio.wait_for(stream.queue.get(), ping_every)
-                except TimeoutError:
-                    yield pb.WorkItem(healthPing=pb.HealthPing())
-                    continue
+                if not stream.queue.empty():
+                    item = stream.queue.get_nowait()  # under load: no timer, no task per item
+                else:
+                    try:
+                        item = await asyncio.wait_for(stream.queue.get(), ping_every)
+                    except TimeoutError:
+                        yield pb.WorkItem(healthPing=pb.HealthPing())
+                        continue
                 if item is None:
                     # UNAVAILABLE, not CANCELLED: the SDK worker reconnects after UNAVAILABLE
                     # but stops for good after CANCELLED.
@@ -212,11 +230,13 @@ class Servicer:
             self.engine.disconnect_worker(stream)
 
     @_guard
+    @_detach
     async def CompleteActivityTask(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self.engine.complete_activity(request)
         return pb.CompleteTaskResponse()
 
     @_guard
+    @_detach
     async def CompleteOrchestratorTask(
         self, request: Any, context: grpc.aio.ServicerContext
     ) -> Any:
@@ -226,6 +246,7 @@ class Servicer:
     CompleteWorkflowTask = CompleteOrchestratorTask
 
     @_guard
+    @_detach
     async def RerunWorkflowFromEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         new_id = await self.engine.rerun(
             RerunRequest(
