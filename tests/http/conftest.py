@@ -19,49 +19,11 @@ import httpx
 import pytest
 
 from tests.conftest import wait_until
+from tests.http.workflows import register_workflows
 from tether.store import open_store
 from tether.testing import SidecarProcess
 
 DAPR_VERSIONS = ("v1.0", "v1.0-beta1", "v1.0-alpha1")
-
-
-def register_workflows(runtime: Any) -> None:
-    """The workflows the HTTP tests drive."""
-    import dapr.ext.workflow as wf
-
-    @runtime.activity(name="greet")
-    def greet(ctx: wf.WorkflowActivityContext, name: str) -> str:
-        return f"Hello {name}"
-
-    @runtime.workflow(name="hello")
-    def hello(ctx: wf.DaprWorkflowContext, name: str) -> Any:
-        greeting = yield ctx.call_activity(greet, input=name)
-        return greeting
-
-    @runtime.workflow(name="boom")
-    def boom(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
-        raise ValueError("kaput")
-
-    @runtime.workflow(name="waiter")
-    def waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
-        ctx.set_custom_status("waiting")
-        data = yield ctx.wait_for_external_event("go")
-        return {"got": data}
-
-    @runtime.workflow(name="OrderProcessingWorkflow")
-    def order_processing(ctx: wf.DaprWorkflowContext, order: Any) -> Any:
-        ctx.set_custom_status("awaiting approval")
-        approval = yield ctx.wait_for_external_event("approval")
-        ctx.set_custom_status(f"approved: {approval}")
-        shipped = yield ctx.wait_for_external_event("shipped")
-        return {"order": order, "approval": approval, "shipped": shipped}
-
-    @runtime.workflow(name="parent")
-    def parent(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
-        child = yield ctx.call_child_workflow(
-            waiter, input=None, instance_id=f"{ctx.instance_id}-child"
-        )
-        return child
 
 
 @dataclass

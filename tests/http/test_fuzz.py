@@ -11,8 +11,12 @@ must pass its integrity check. Bounded: a fixed number of derandomized examples.
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +30,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.conftest import wait_until
 from tests.http.conftest import Api, check_store_integrity
+from tether.testing import SidecarProcess
 
 
 def _import_all_of_schemathesis() -> None:
@@ -47,6 +53,33 @@ def _import_all_of_schemathesis() -> None:
 
 
 _import_all_of_schemathesis()
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The HTTP tests' sidecar, with its worker in a process of its own (tests/http/workflows.py
+    says why)."""
+    folder = tmp_path_factory.mktemp("http-fuzz")
+    sidecar = SidecarProcess(folder / "tether.db", app_id="httpapp").start()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.http.workflows", str(sidecar.grpc_port)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+    )
+    http = httpx.Client(base_url=f"http://127.0.0.1:{sidecar.http_port}", timeout=30)
+    try:
+        wait_until(lambda: http.get("/v1.0/metadata").json()["connectedWorkers"] >= 1)
+        yield Api(sidecar=sidecar, http=http, runtime=worker)
+    finally:
+        http.close()
+        assert worker.stdin is not None
+        worker.stdin.close()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        sidecar.stop()
+
 
 # operationId prefix → the one errorCode a 500 from that operation may carry.
 ALLOWED_500 = {
