@@ -291,13 +291,15 @@ def test_two_processes_claiming_at_once_never_share_an_instance(url: str) -> Non
         p.join(30)
     assert not set(results["p1"]) & set(results["p2"])
     assert sorted(results["p1"] + results["p2"]) == [f"i{i:02d}" for i in range(60)]
-    owners = run(url, lambda s: s.read(lambda tx: [tx.get_instance(f"i{i:02d}") for i in range(60)]))
+    owners = run(
+        url, lambda s: s.read(lambda tx: [tx.get_instance(f"i{i:02d}") for i in range(60)])
+    )
     assert all(r.epoch == 1 for r in owners)
 
 
 def _shape(conn: sqlite3.Connection) -> dict[str, Any]:
     shape: dict[str, Any] = {}
-    for (name, kind) in conn.execute(
+    for name, kind in conn.execute(
         "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
     ):
         if kind == "table":
