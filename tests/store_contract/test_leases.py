@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.store_contract.test_contract import run
 from tether import pb
 from tether.errors import LeaseLost
 from tether.store import Change, InstanceRow, MessageRow, NodeRow, TaskRow, open_store
@@ -18,17 +19,6 @@ from tether.store.base import INBOX, INSTANCE, TASK, TERMINAL_STATUSES
 from tether.store.sqlite.schema import SCHEMA_VERSION, migrations, prepare
 
 SECOND = 1_000_000_000
-
-
-def run(url: str, body: Any) -> Any:
-    async def main() -> Any:
-        store = open_store(url)
-        try:
-            return await body(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
 
 
 @pytest.fixture

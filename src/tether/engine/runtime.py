@@ -37,6 +37,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
         self._feed_wake = asyncio.Event()
         self._lease_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._former_ids: list[str] = []  # identities given up, their rows still to delete
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self, grpc_port: int = 0, http_port: int = 0) -> None:
@@ -44,6 +45,8 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
         await self.nodes.register(grpc_port, http_port)
         self.store.set_change_listener(self.on_store_changed)
         self.running = True
+        # A node of this host that died (e.g. this sidecar's previous run) need not be waited for.
+        await self.nodes.end_leases_of_gone_processes()
         resumed = await self._claim()
         if resumed:
             log.info("resumed %d instance(s) from the store", resumed)
@@ -105,15 +108,18 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
 
     async def _rejoin(self, reason: str) -> None:
         """Forget every instance and task and register anew under a new node id."""
-        dropped = len(self.active)
-        log.warning("%s; dropping %d instance(s) and rejoining", reason, dropped)
+        if not self._former_ids:
+            log.warning("%s; dropping %d instance(s) and rejoining", reason, len(self.active))
+        self._former_ids.append(self.node_id)
         for instance_id in list(self.active):
             self.retire(instance_id)
         self.dispatcher.drop_all()
-        old = self.node_id
-        await self.nodes.register()
-        with contextlib.suppress(TetherError):
-            await self.nodes.abandon(old)
+        await self.nodes.register()  # raises while the store fails; the loop tries again
+        log.info("rejoined as node %s", self.node_id)
+        former, self._former_ids = self._former_ids, []
+        for old in former:
+            with contextlib.suppress(TetherError):
+                await self.nodes.abandon(old)
         self.notify_all()
 
     async def _claim(self) -> int:

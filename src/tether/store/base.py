@@ -47,7 +47,7 @@ T = TypeVar("T")
 # Change kinds.
 INSTANCE = "instance"  # an instance row was created, updated or deleted
 INBOX = "inbox"  # inbox rows of an instance were added or removed
-TASK = "task"  # activity tasks were added (their app_id is the app that runs them)
+TASK = "task"  # unowned activity tasks were added (app_id: the app that runs them)
 RESYNC = "resync"  # changes may have been missed: reconcile everything from the store
 
 # Instance statuses are stored as the protocol's OrchestrationStatus numbers; these end an
@@ -151,9 +151,9 @@ class Reader(Protocol):
     missing key (it returns None or an empty list)."""
 
     def store_now(self) -> int:
-        """The store's clock in ns: one clock for every node. It never goes back for one store
-        object, and a value a write transaction used is never passed by a later reader's
-        value going back below it. Lease expiry is judged by it."""
+        """The store's clock in ns, one for every node; lease expiry is judged by it. It never
+        goes back: not within one store object, and no process ever reads a value below one a
+        committed write used."""
         ...
 
     def get_instance(self, instance_id: str) -> InstanceRow | None: ...

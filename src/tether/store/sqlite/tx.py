@@ -410,7 +410,8 @@ class SqliteTx:
             ],
         )
         for r in rows:
-            self._changed(TASK, r.app_id, r.instance_id)
+            if r.owner is None:  # only work nobody runs yet needs another node's attention
+                self._changed(TASK, r.app_id, r.instance_id)
 
     def take_task(self, instance_id: str, execution_id: str | None, task_id: int) -> bool:
         if execution_id is None:
