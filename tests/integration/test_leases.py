@@ -50,9 +50,9 @@ def _node(tmp_path: Path, name: str, env: dict[str, str] | None = None) -> Sidec
     )
 
 
-def _worker(tmp_path: Path, node: SidecarProcess, name: str) -> WorkerProcess:
+def _worker(tmp_path: Path, node: SidecarProcess, name: str, step: float = 0.05) -> WorkerProcess:
     return WorkerProcess(
-        WORKER, [], sdk_env(node.grpc_port, {"LEASE_STEP_SECONDS": "0.05"}), tmp_path / name
+        WORKER, [], sdk_env(node.grpc_port, {"LEASE_STEP_SECONDS": str(step)}), tmp_path / name
     )
 
 
@@ -94,7 +94,8 @@ def test_a_node_paused_past_its_lease_under_load(tmp_path: Path, nodes: int) -> 
     names = [chr(ord("a") + n) for n in range(nodes)]
     sidecars = [_node(tmp_path, n).start() for n in names]
     workers = [
-        _worker(tmp_path, s, f"worker-{n}.log") for s, n in zip(sidecars, names, strict=True)
+        _worker(tmp_path, s, f"worker-{n}.log", step=0.2)
+        for s, n in zip(sidecars, names, strict=True)
     ]
     clients = [_client(s.grpc_port) for s in sidecars]
     ids = [f"pause-{i:03d}" for i in range(120)]
@@ -102,27 +103,22 @@ def test_a_node_paused_past_its_lease_under_load(tmp_path: Path, nodes: int) -> 
     paused = sidecars[0]
     assert paused.proc is not None
     try:
-        for w in workers:
-            w.start()
-        for i, instance_id in enumerate(ids):  # started through every node: each owns some
+        # Scheduled before any worker connects (so a start does not wait for its first turn),
+        # through every node: each owns some.
+        for i, instance_id in enumerate(ids):
             clients[i % nodes].schedule_new_workflow(
                 "chain", input=inputs[instance_id], instance_id=instance_id
             )
-        # Pause the first node while its instances are in flight.
-        wait_until(
-            lambda: any(
-                (s := clients[1].get_workflow_state(i)) is not None
-                and s.runtime_status.name == "COMPLETED"
-                for i in ids[1::nodes]
-            ),
-            60,
-            "some progress",
-        )
+        for w in workers:
+            w.start()
+        # Pause the first node once workflows are running everywhere.
+        wait_until(lambda: _running(tmp_path / "tether.db") >= 20, 60, "workflows to run")
         others = [s.log_path for s in sidecars[1:]]
         before = sum(count_in(p, "taking over") for p in others)
         os.kill(paused.proc.pid, signal.SIGSTOP)
         stopped_at = time.monotonic()
         try:
+            assert _in_flight(tmp_path / "tether.db") >= 100
             wait_until(
                 lambda: sum(count_in(p, "taking over") for p in others) > before,
                 30,
@@ -153,6 +149,47 @@ def test_a_node_paused_past_its_lease_under_load(tmp_path: Path, nodes: int) -> 
         for s in sidecars:
             s.kill()
     _integrity(tmp_path / "tether.db")
+
+
+def _running(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM instances WHERE status = 0").fetchone()[0])
+
+
+def _in_flight(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT COUNT(*) FROM instances WHERE status NOT IN (1, 3, 4, 5)")
+        return int(row.fetchone()[0])
+
+
+@pytest.mark.timeout(120)
+def test_takeover_after_sigkill_with_the_default_lease(tmp_path: Path) -> None:
+    """On one host a killed node's work moves at the next heartbeat, not after its lease."""
+    env = {"TETHER_NODE_LEASE_SECONDS": "15"}
+    sidecars = [_node(tmp_path, n, env).start() for n in ("a", "b")]
+    workers = [_worker(tmp_path, s, f"worker-{n}.log") for s, n in zip(sidecars, "ab", strict=True)]
+    ids = [f"kill-{i:02d}" for i in range(40)]
+    inputs = {instance_id: i for i, instance_id in enumerate(ids)}
+    try:
+        for w in workers:
+            w.start()
+        client_a = _client(sidecars[0].grpc_port)
+        for instance_id in ids:
+            client_a.schedule_new_workflow(
+                "chain", input=inputs[instance_id], instance_id=instance_id
+            )
+        sidecars[0].kill()
+        workers[0].kill()
+        killed_at = time.monotonic()
+        wait_until(lambda: count_in(sidecars[1].log_path, "taking over") >= 1, 30, "the takeover")
+        takeover = time.monotonic() - killed_at
+        _check_outputs(_all_done(_client(sidecars[1].grpc_port), ids, 60), inputs)
+        print(f"\ntakeover after SIGKILL with the default 15 s lease: {takeover:.2f} s")
+    finally:
+        for w in workers:
+            w.kill()
+        for s in sidecars:
+            s.kill()
 
 
 def _integrity(db: Path) -> None:
