@@ -52,6 +52,7 @@ from tether.engine.txops import append_message, deliver_tx, load_messages
 from tether.errors import TetherError, Unavailable
 from tether.settings import Settings
 from tether.store.base import InstanceRow, MessageRow, Reader, Store, TaskRow, Tx
+from tether.telemetry import build_observer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,6 +122,7 @@ class Runtime:
         self.dispatcher = Dispatcher()
         self.dispatcher.on_connect = self._on_worker_connect
         self.nodes = NodeRegistry(settings, store)
+        self.observer = build_observer(settings, store)
         self.active: dict[str, Active] = {}
         self._watchers: dict[str, set[asyncio.Future[InstanceRow | None]]] = {}
         self._timer_heap: list[tuple[int, str]] = []
@@ -141,6 +143,7 @@ class Runtime:
         await self.nodes.register(grpc_port, http_port)
         self.store.set_change_listener(self._on_store_changed)
         self.running = True
+        await self.observer.start(self)
         await self._recover()
         self._tasks = [
             asyncio.create_task(self._timer_loop(), name="tether-timers"),
@@ -163,6 +166,7 @@ class Runtime:
         if pending:
             await asyncio.wait(pending, timeout=10)
         await self.nodes.unregister()
+        await self.observer.close()
         for futures in self._watchers.values():
             for fut in futures:
                 if not fut.done():
@@ -204,6 +208,7 @@ class Runtime:
             await self._load(instance_id)
         await self._claim_tasks(live)
         if claimed:
+            self.observer.instances_claimed(len(claimed))
             log.info("resumed %d instance(s) from the store", len(claimed))
 
     async def _load(self, instance_id: str) -> Active | None:
@@ -258,6 +263,7 @@ class Runtime:
             lambda tx: tx.claim_instances(self.node_id, self.app_id, live)
         )
         if claimed:
+            self.observer.instances_claimed(len(claimed))
             log.info(
                 "taking over %d instance(s) of app %r (new here, or left by a stopped node)",
                 len(claimed),
@@ -459,6 +465,7 @@ class Runtime:
             return
         if creation is not None:
             creation.taken = True
+        self.observer.turn_prepared(state, result)
         restart: list[Message] = []
         if result.continue_as_new is not None:
             count = 1 + len(result.continue_as_new.carryover)
@@ -531,6 +538,7 @@ class Runtime:
             return
 
         # Durable: now memory and the outside world may see it.
+        self.observer.turn_committed(state, plan, result)
         if creation is not None:
             active.creation = None
             creation.saved.set_result(True)

@@ -89,6 +89,17 @@ class InstanceFilter:
     limit: int | None = None
 
 
+@dataclass(slots=True)
+class QueueStats:
+    """Counts over stored state for the metrics endpoint, per app (one cheap scan per table)."""
+
+    instances: dict[tuple[str, int], int]  # (app_id, status) -> instances
+    inbox_ready: dict[str, tuple[int, int]]  # app_id -> (deliverable messages, oldest visible_at)
+    inbox_waiting: dict[str, int]  # app_id -> messages not visible yet (timers, scheduled starts)
+    timers_due: dict[str, int]  # app_id -> delayed messages whose time has come, undelivered
+    tasks: dict[str, tuple[int, int]]  # app_id -> (unresolved activities, oldest created_at)
+
+
 class Reader(Protocol):
     def get_instance(self, instance_id: str) -> InstanceRow | None: ...
     def instance_route(self, instance_id: str) -> tuple[str, int, str] | None:
@@ -109,6 +120,7 @@ class Reader(Protocol):
         ...
 
     def check_integrity(self) -> list[str]: ...
+    def queue_stats(self, now: int) -> QueueStats: ...
 
 
 class Tx(Reader, Protocol):

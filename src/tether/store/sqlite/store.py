@@ -19,6 +19,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -27,7 +28,14 @@ from typing import Any, TypeVar
 
 from tether import pb
 from tether.errors import StoreError
-from tether.store.base import InstanceFilter, InstanceRow, MessageRow, NodeRow, TaskRow
+from tether.store.base import (
+    InstanceFilter,
+    InstanceRow,
+    MessageRow,
+    NodeRow,
+    QueueStats,
+    TaskRow,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -268,6 +276,33 @@ class SqliteTx:
         rows = self.c.execute("SELECT msg_id, instance_id FROM inbox WHERE app_id = ?", (app_id,))
         return [(r[0], r[1]) for r in rows]
 
+    def queue_stats(self, now: int) -> QueueStats:
+        instances = {
+            (r[0], r[1]): r[2]
+            for r in self.c.execute(
+                "SELECT app_id, status, COUNT(*) FROM instances GROUP BY app_id, status"
+            )
+        }
+        ready: dict[str, tuple[int, int]] = {}
+        waiting: dict[str, int] = {}
+        due: dict[str, int] = {}
+        for app_id, n_ready, oldest, n_waiting, n_due in self.c.execute(
+            "SELECT app_id, SUM(visible_at <= ?1), MIN(CASE WHEN visible_at <= ?1 THEN visible_at "
+            "END), SUM(visible_at > ?1), SUM(visible_at > ord AND visible_at <= ?1) "
+            "FROM inbox GROUP BY app_id",
+            (now,),
+        ):
+            if n_ready:
+                ready[app_id] = (n_ready, oldest)
+            waiting[app_id], due[app_id] = n_waiting, n_due
+        tasks = {
+            r[0]: (r[1], r[2])
+            for r in self.c.execute(
+                "SELECT app_id, COUNT(*), MIN(created_at) FROM tasks GROUP BY app_id"
+            )
+        }
+        return QueueStats(instances, ready, waiting, due, tasks)
+
     def check_integrity(self) -> list[str]:
         problems = [r[0] for r in self.c.execute("PRAGMA integrity_check") if r[0] != "ok"]
         orphans = self.c.execute(
@@ -471,6 +506,8 @@ class SqliteStore:
             raise
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._listener: Callable[[], None] | None = None
+        # Told (seconds, jobs) after each group commit, from the writer thread (metrics).
+        self.on_commit: Callable[[float, int], None] | None = None
         self._closed = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -577,6 +614,7 @@ class SqliteStore:
         # A job that fails is undone alone: its savepoint is rolled back (a lone job needs none;
         # its failure rolls the transaction back).
         alone = len(batch) == 1
+        began = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, _ in batch:
@@ -600,6 +638,8 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             error = StoreError(f"committing to {self.path}: {exc}")
             outcomes = [(False, error)] * len(batch)
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - began, len(batch))
         # One wake-up per event loop for the whole batch, not one per job.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
