@@ -7,7 +7,6 @@ import logging
 import sys
 from typing import TextIO
 
-
 # Fields a record about one instance carries (``extra=``): JSON lines emit them as keys, text
 # lines append them as key=value.
 INSTANCE_FIELDS = ("instance_id", "app_id", "trace_id")

@@ -242,3 +242,30 @@ def test_unsampled_traces_export_nothing(
         == quiet
     ]
 
+
+
+def test_spans_survive_a_restart_mid_workflow(
+    traced: Callable[..., Any], spans: InMemorySpanExporter
+) -> None:
+    """Spans come from the stored history: a tether restarted mid-workflow exports the whole
+    execution, with the ids the first one stamped on the activity it dispatched."""
+    from tests.conftest import wait_until
+
+    first, client = traced()
+    iid = client.schedule_new_workflow("paused", input=1)
+    raw = Raw(first.grpc_port)
+    wait_until(lambda: any(e.HasField("taskCompleted") for e in raw.history(iid)))
+    first.stop()
+    assert not [s for s in spans.get_finished_spans() if s.name == "workflow||paused"]
+
+    second, client = traced()
+    client.raise_workflow_event(iid, "go")
+    client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
+    found = wait_for_workflow_span(spans, iid)
+    root = _one(found, "workflow||paused")
+    steps = sorted((s for s in found if s.name == "activity||step"), key=lambda s: s.start_time or 0)
+    assert len(steps) == 2 and {_parent(s) for s in steps} == {_ids(root)[1]}
+    _one(found, "event||go")
+    # Both SDK activity spans, one run before the restart, hang under the spans exported after it.
+    sdk = _wait_sdk(spans, {_ids(s)[1] for s in steps}, 2)
+    assert {_parent(s) for s in sdk} == {_ids(s)[1] for s in steps}

@@ -1,0 +1,159 @@
+"""A real ``tether serve`` exports spans over OTLP to a receiver of the test's own; the worker app,
+with OpenTelemetry installed, exports the SDK's activity spans to another: both join one trace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dapr.ext.workflow as wf
+import pytest
+
+from tests.conftest import wait_until
+from tests.conformance._support import Raw
+from tests.telemetry.otlp_receiver import GrpcReceiver, HttpReceiver, ReceivedSpan, Receiver
+from tether import pb
+from tether.testing import SidecarProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app_spans() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver()
+    yield receiver
+    receiver.stop()
+
+
+def _tether_receiver(protocol: str) -> Receiver:
+    return GrpcReceiver() if protocol == "grpc" else HttpReceiver()
+
+
+def _worker(sidecar: SidecarProcess, endpoint: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.telemetry.workflows", str(sidecar.grpc_port), endpoint],
+        cwd=ROOT,
+        env=sidecar.env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def _of(spans: list[ReceivedSpan], instance_id: str) -> list[ReceivedSpan]:
+    return [s for s in spans if s.attributes.get("workflow.instance_id") == instance_id]
+
+
+def _one(spans: list[ReceivedSpan], name: str) -> ReceivedSpan:
+    found = [s for s in spans if s.name == name]
+    assert len(found) == 1, [s.name for s in spans]
+    return found[0]
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_span_tree_of_a_workload_reaches_an_otlp_receiver(
+    tmp_path: Path, protocol: str, app_spans: HttpReceiver
+) -> None:
+    receiver = _tether_receiver(protocol)
+    sidecar = SidecarProcess(
+        tmp_path / "tether.db",
+        extra_args=["--tracing-endpoint", receiver.endpoint, "--tracing-protocol", protocol],
+        env={"OTEL_BSP_SCHEDULE_DELAY": "50"},
+    ).start()
+    worker = _worker(sidecar, app_spans.endpoint)
+    try:
+        client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.grpc_port))
+        ids = {
+            name: client.schedule_new_workflow(name, input=value, instance_id=f"{name}-1")
+            for name, value in [("chain", 1), ("fanout", 3), ("parent", 1), ("retrying", None),
+                                ("sleeper", None)]
+        }
+        caller_trace, caller_span = 0xABCDEF0123456789ABCDEF0123456789, 0x1122334455667788
+        request = pb.CreateInstanceRequest(name="chain", instanceId="joined")
+        request.input.value = "1"
+        request.parentTraceContext.traceParent = f"00-{caller_trace:032x}-{caller_span:016x}-01"
+        Raw(sidecar.grpc_port).call("StartInstance", request)
+        for iid in [*ids.values(), "joined", "parent-1-c"]:
+            state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
+            assert state is not None and state.runtime_status == wf.WorkflowStatus.COMPLETED
+
+        expected_roots = len(ids) + 2
+        wait_until(
+            lambda: len([s for s in receiver.spans() if s.name.startswith("workflow||")])
+            >= expected_roots
+        )
+        got = receiver.spans()
+        assert {s.service for s in got} == {"testapp"}
+
+        chain = _of(got, "chain-1")
+        root = _one(chain, "workflow||chain")
+        assert root.parent_id is None
+        steps = [s for s in chain if s.name == "activity||step"]
+        assert len(steps) == 2 and {s.parent_id for s in steps} == {root.span_id}
+
+        fan = _of(got, "fanout-1")
+        fan_root = _one(fan, "workflow||fanout")
+        assert [s.parent_id for s in fan if s.name == "activity||step"] == [fan_root.span_id] * 3
+
+        parent = _of(got, "parent-1")
+        call = _one(parent, "child_workflow||chain")
+        child = _one(_of(got, "parent-1-c"), "workflow||chain")
+        assert call.parent_id == _one(parent, "workflow||parent").span_id
+        assert child.parent_id == call.span_id and child.trace_id == call.trace_id
+
+        attempts = [s for s in _of(got, "retrying-1") if s.name == "activity||flaky"]
+        assert sorted(s.attributes["workflow.activity.attempt"] for s in attempts) == [1, 2, 3]
+        assert sum(s.error for s in attempts) == 2
+
+        sleeper = _of(got, "sleeper-1")
+        assert _one(sleeper, "timer").parent_id == _one(sleeper, "workflow||sleeper").span_id
+
+        joined = _one(_of(got, "joined"), "workflow||chain")
+        assert (joined.trace_id, joined.parent_id) == (caller_trace, caller_span)
+
+        # The SDK worker's activity spans (exported by the app) hang under tether's.
+        tether_activities = {s.span_id: s for s in got if s.name.startswith("activity||")}
+        wait_until(
+            lambda: len([s for s in app_spans.spans() if s.name.startswith("activity: ")])
+            >= len(tether_activities)
+        )
+        for sdk_span in (s for s in app_spans.spans() if s.name.startswith("activity: ")):
+            assert sdk_span.service == "telemetry-app"
+            ours = tether_activities[sdk_span.parent_id or 0]
+            assert sdk_span.trace_id == ours.trace_id
+            assert sdk_span.name == "activity: " + ours.name.split("||", 1)[1]
+    finally:
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait(20)
+        sidecar.stop()
+        receiver.stop()
+
+
+def test_tracing_off_imports_no_opentelemetry(tmp_path: Path) -> None:
+    """Without an endpoint, a serving tether never imports the OpenTelemetry SDK or an exporter
+    (no cost when off). The dapr SDK itself imports the OpenTelemetry API when it is installed."""
+    script = (
+        "import sys, asyncio\n"
+        "from tether.settings import Settings\n"
+        "from tether.sidecar import Sidecar\n"
+        "async def main():\n"
+        f"    s = Sidecar(Settings(grpc_port=0, http_port=0, store_url='sqlite:///{tmp_path}/x.db'),"
+        " announce=False)\n"
+        "    await s.start(); await s.stop()\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', "
+        "'opentelemetry.exporter', 'tether.telemetry.otel'))))\n"
+    )
+    env: dict[str, Any] = {k: v for k, v in SidecarProcess(tmp_path / "y.db").base_env().items()
+                           if not k.startswith("OTEL_")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
