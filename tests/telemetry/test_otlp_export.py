@@ -32,9 +32,10 @@ def _tether_receiver(protocol: str) -> Receiver:
     return GrpcReceiver() if protocol == "grpc" else HttpReceiver()
 
 
-def _worker(sidecar: SidecarProcess, endpoint: str) -> subprocess.Popen[str]:
+def worker(sidecar: SidecarProcess, *endpoint: str) -> subprocess.Popen[str]:
+    """The worker app of tests.telemetry.workflows in its own process, once it is connected."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.telemetry.workflows", str(sidecar.grpc_port), endpoint],
+        [sys.executable, "-m", "tests.telemetry.workflows", str(sidecar.grpc_port), *endpoint],
         cwd=ROOT,
         env=sidecar.env(),
         stdin=subprocess.PIPE,
@@ -66,7 +67,7 @@ def test_span_tree_of_a_workload_reaches_an_otlp_receiver(
         extra_args=["--tracing-endpoint", receiver.endpoint, "--tracing-protocol", protocol],
         env={"OTEL_BSP_SCHEDULE_DELAY": "50"},
     ).start()
-    worker = _worker(sidecar, app_spans.endpoint)
+    app = worker(sidecar, app_spans.endpoint)
     try:
         client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.grpc_port))
         ids = {
@@ -129,9 +130,9 @@ def test_span_tree_of_a_workload_reaches_an_otlp_receiver(
             assert sdk_span.trace_id == ours.trace_id
             assert sdk_span.name == "activity: " + ours.name.split("||", 1)[1]
     finally:
-        assert worker.stdin is not None
-        worker.stdin.close()
-        worker.wait(20)
+        assert app.stdin is not None
+        app.stdin.close()
+        app.wait(20)
         sidecar.stop()
         receiver.stop()
 

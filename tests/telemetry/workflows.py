@@ -1,9 +1,9 @@
 """The workflows the telemetry tests trace, and a worker process that serves them.
 
-``python -m tests.telemetry.workflows GRPC_PORT OTLP_ENDPOINT`` runs a ``WorkflowRuntime`` with
-these workflows, with OpenTelemetry installed in the app's process and exporting over OTLP/HTTP
-to ``OTLP_ENDPOINT`` (so the activity spans the SDK worker creates reach the test's receiver),
-until its standard input closes.
+``python -m tests.telemetry.workflows GRPC_PORT [OTLP_ENDPOINT]`` runs a ``WorkflowRuntime``
+with these workflows until its standard input closes; with ``OTLP_ENDPOINT``, OpenTelemetry in
+the app's process exports over OTLP/HTTP there (so the activity spans the SDK worker creates
+reach the test's receiver).
 """
 
 from __future__ import annotations
@@ -89,8 +89,7 @@ def register_workflows(runtime: Any) -> None:
         return n
 
 
-def main() -> None:
-    import dapr.ext.workflow as wf
+def _export_spans(endpoint: str) -> Any:
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -98,15 +97,23 @@ def main() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": "telemetry-app"}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[2])))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
+    return provider
+
+
+def main() -> None:
+    import dapr.ext.workflow as wf
+
+    provider = _export_spans(sys.argv[2]) if len(sys.argv) > 2 else None
     runtime = wf.WorkflowRuntime(host="127.0.0.1", port=sys.argv[1])
     register_workflows(runtime)
     runtime.start()
     print("ready", flush=True)
     sys.stdin.read()
     runtime.shutdown()
-    provider.shutdown()
+    if provider is not None:
+        provider.shutdown()
 
 
 if __name__ == "__main__":
