@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dapr.ext.workflow as wf
@@ -61,7 +61,7 @@ def test_metrics_count_a_known_workload(served: SidecarProcess) -> None:
     # During: one instance waits for an event, one start is scheduled for later.
     client.schedule_new_workflow("waiter", instance_id="waiting")
     client.wait_for_workflow_start("waiting", timeout_in_seconds=30)
-    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
     client.schedule_new_workflow("chain", input=1, instance_id="later", start_at=later)
     during = scrape(port)
     assert value(during, "tether_instances", status="RUNNING") == 1
@@ -88,24 +88,25 @@ def test_metrics_count_a_known_workload(served: SidecarProcess) -> None:
     assert value(after, f"{d}execution_latency_count", workflow_name="chain") == 3
     assert value(after, f"{d}execution_latency_sum", workflow_name="chain") > 0
     assert value(after, f"{d}scheduling_latency_count", workflow_name="chain") == 3
-    assert value(after, f"{d}activity_execution_count", activity_name="step",
-                 status="success") == 6
-    assert value(after, f"{d}activity_execution_count", activity_name="flaky",
-                 status="failed") == 2
-    assert value(after, f"{d}activity_execution_count", activity_name="flaky",
-                 status="success") == 1
+    assert value(after, f"{d}activity_execution_count", activity_name="step", status="success") == 6
+    assert value(after, f"{d}activity_execution_count", activity_name="flaky", status="failed") == 2
+    assert (
+        value(after, f"{d}activity_execution_count", activity_name="flaky", status="success") == 1
+    )
     assert value(after, f"{d}activity_execution_latency_count", activity_name="step") == 6
     assert value(after, f"{d}activity_operation_count", activity_name="flaky") == 3
-    assert value(after, f"{d}operation_count", operation="create_workflow",
-                 status="success") == 7
+    assert value(after, f"{d}operation_count", operation="create_workflow", status="success") == 7
     assert value(after, f"{d}operation_count", operation="add_event", status="success") == 1
     assert value(after, f"{d}operation_count", operation="purge_workflow", status="success") == 1
     assert value(after, f"{d}operation_latency_count", operation="create_workflow") == 7
     assert value(after, f"{d}operation_count", operation="get_workflow", status="success") == 1
 
     # Histograms moved between the two scrapes.
-    for name in ("tether_turn_latency_seconds_count", "tether_store_commit_latency_seconds_count",
-                 "tether_store_commit_batch_size_count"):
+    for name in (
+        "tether_turn_latency_seconds_count",
+        "tether_store_commit_latency_seconds_count",
+        "tether_store_commit_batch_size_count",
+    ):
         assert value(after, name) > value(during, name) > 0
     assert value(after, "tether_instances", status="COMPLETED") == 5  # failing was purged
     assert value(after, "tether_instances", status="PENDING") == 1
@@ -122,8 +123,7 @@ def test_metrics_are_behind_the_api_token_unless_opened_on_their_port(tmp_path: 
         metrics_port = s.getsockname()[1]
     sidecar = SidecarProcess(
         tmp_path / "tether.db",
-        extra_args=["--api-token", "sesame", "--metrics-port", str(metrics_port),
-                    "--metrics-open"],
+        extra_args=["--api-token", "sesame", "--metrics-port", str(metrics_port), "--metrics-open"],
     ).start()
     try:
         main = f"http://127.0.0.1:{sidecar.http_port}/metrics"

@@ -12,8 +12,8 @@ from typing import Any
 import dapr.ext.workflow as wf
 import pytest
 
-from tests.conftest import wait_until
 from tests.conformance._support import Raw
+from tests.conftest import wait_until
 from tests.telemetry.otlp_receiver import GrpcReceiver, HttpReceiver, ReceivedSpan, Receiver
 from tether import pb
 from tether.testing import SidecarProcess
@@ -72,8 +72,13 @@ def test_span_tree_of_a_workload_reaches_an_otlp_receiver(
         client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.grpc_port))
         ids = {
             name: client.schedule_new_workflow(name, input=value, instance_id=f"{name}-1")
-            for name, value in [("chain", 1), ("fanout", 3), ("parent", 1), ("retrying", None),
-                                ("sleeper", None)]
+            for name, value in [
+                ("chain", 1),
+                ("fanout", 3),
+                ("parent", 1),
+                ("retrying", None),
+                ("sleeper", None),
+            ]
         }
         caller_trace, caller_span = 0xABCDEF0123456789ABCDEF0123456789, 0x1122334455667788
         request = pb.CreateInstanceRequest(name="chain", instanceId="joined")
@@ -86,8 +91,10 @@ def test_span_tree_of_a_workload_reaches_an_otlp_receiver(
 
         expected_roots = len(ids) + 2
         wait_until(
-            lambda: len([s for s in receiver.spans() if s.name.startswith("workflow||")])
-            >= expected_roots
+            lambda: (
+                len([s for s in receiver.spans() if s.name.startswith("workflow||")])
+                >= expected_roots
+            )
         )
         got = receiver.spans()
         assert {s.service for s in got} == {"testapp"}
@@ -121,8 +128,10 @@ def test_span_tree_of_a_workload_reaches_an_otlp_receiver(
         # The SDK worker's activity spans (exported by the app) hang under tether's.
         tether_activities = {s.span_id: s for s in got if s.name.startswith("activity||")}
         wait_until(
-            lambda: len([s for s in app_spans.spans() if s.name.startswith("activity: ")])
-            >= len(tether_activities)
+            lambda: (
+                len([s for s in app_spans.spans() if s.name.startswith("activity: ")])
+                >= len(tether_activities)
+            )
         )
         for sdk_span in (s for s in app_spans.spans() if s.name.startswith("activity: ")):
             assert sdk_span.service == "telemetry-app"
@@ -152,8 +161,11 @@ def test_tracing_off_imports_no_opentelemetry(tmp_path: Path) -> None:
         "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', "
         "'opentelemetry.exporter', 'tether.telemetry.otel'))))\n"
     )
-    env: dict[str, Any] = {k: v for k, v in SidecarProcess(tmp_path / "y.db").base_env().items()
-                           if not k.startswith("OTEL_")}
+    env: dict[str, Any] = {
+        k: v
+        for k, v in SidecarProcess(tmp_path / "y.db").base_env().items()
+        if not k.startswith("OTEL_")
+    }
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )

@@ -79,7 +79,7 @@ def _wait_sdk(exporter: InMemorySpanExporter, parents: set[int], n: int) -> list
     from tests.conftest import wait_until
 
     result: list[ReadableSpan] = wait_until(
-        lambda: (found if len(found := _sdk_spans(exporter, parents)) >= n else None)
+        lambda: found if len(found := _sdk_spans(exporter, parents)) >= n else None
     )
     return result
 
@@ -238,10 +238,10 @@ def test_unsampled_traces_export_nothing(
     # The caller's sampled flag wins over the rate; the unsampled trace exported nothing.
     wait_for_workflow_span(spans, "sampled-by-caller")
     assert not [
-        s for s in spans.get_finished_spans() if (s.attributes or {}).get("workflow.instance_id")
-        == quiet
+        s
+        for s in spans.get_finished_spans()
+        if (s.attributes or {}).get("workflow.instance_id") == quiet
     ]
-
 
 
 def test_spans_survive_a_restart_mid_workflow(
@@ -258,12 +258,14 @@ def test_spans_survive_a_restart_mid_workflow(
     first.stop()
     assert not [s for s in spans.get_finished_spans() if s.name == "workflow||paused"]
 
-    second, client = traced()
+    _second, client = traced()
     client.raise_workflow_event(iid, "go")
     client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
     found = wait_for_workflow_span(spans, iid)
     root = _one(found, "workflow||paused")
-    steps = sorted((s for s in found if s.name == "activity||step"), key=lambda s: s.start_time or 0)
+    steps = sorted(
+        (s for s in found if s.name == "activity||step"), key=lambda s: s.start_time or 0
+    )
     assert len(steps) == 2 and {_parent(s) for s in steps} == {_ids(root)[1]}
     _one(found, "event||go")
     # Both SDK activity spans, one run before the restart, hang under the spans exported after it.
