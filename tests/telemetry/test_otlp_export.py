@@ -14,9 +14,9 @@ import pytest
 
 from tests.conformance._support import Raw
 from tests.conftest import wait_until
-from tests.telemetry.otlp_receiver import GrpcReceiver, HttpReceiver, ReceivedSpan, Receiver
 from tether import pb
 from tether.testing import SidecarProcess
+from tether.testing.otlp import GrpcReceiver, HttpReceiver, ReceivedSpan, Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 

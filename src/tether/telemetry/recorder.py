@@ -297,6 +297,8 @@ class Telemetry(Observer):
     def _state_changed(self, state: InstanceState, result: TurnResult, status: int) -> None:
         name = pb.STATUS_NAMES.get(status, "UNKNOWN")
         self.state_changes.inc(self.app_id, name)
+        if not log.isEnabledFor(logging.INFO):
+            return
         trace = trace_of(state, result, self.rate)
         fields = {
             "instance_id": state.instance_id,

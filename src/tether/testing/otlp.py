@@ -1,7 +1,8 @@
 """A small OTLP trace receiver for tests: gRPC (``TraceService/Export``) or HTTP (``/v1/traces``).
 
-It decodes each ``ExportTraceServiceRequest`` with ``opentelemetry-proto`` and keeps the spans,
-tagged with the service that sent them.
+Point ``tether serve --tracing-endpoint`` (or an app's OpenTelemetry exporter) at ``endpoint``;
+each ``ExportTraceServiceRequest`` is decoded with ``opentelemetry-proto`` (``tether[otel]``) and
+its spans kept, tagged with the service that sent them.
 """
 
 from __future__ import annotations
@@ -76,13 +77,14 @@ class GrpcReceiver(Receiver):
         super().__init__()
         receiver = self
 
-        class Service(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        class Service(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
                 receiver.take(request)
                 return trace_service_pb2.ExportTraceServiceResponse()
 
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), self.server)
+        add: Any = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
+        add(Service(), self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
 
