@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_until
-from tests.telemetry.test_otlp_export import worker
+from tests.telemetry.test_otlp_export import ROOT, worker
 from tether.testing import SidecarProcess
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -113,6 +114,20 @@ def test_metrics_count_a_known_workload(served: SidecarProcess) -> None:
     assert value(after, "tether_activities_pending") == 0
     assert value(after, "tether_instance_state_changes_total", status="COMPLETED") == 5
     assert value(after, "tether_instance_state_changes_total", status="FAILED") == 1
+
+    # Every series the shipped Grafana dashboard queries exists.
+    dashboard = (ROOT / "docs" / "grafana-tether.json").read_text()
+    queried = set(re.findall(r"\b(?:tether|dapr_runtime_workflow)_[a-z_]+", dashboard))
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    families = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE)
+    exposed = {name for name, _ in families}
+    exposed |= {
+        f"{n}_{s}"
+        for n, kind in families
+        if kind == "histogram"
+        for s in ("bucket", "sum", "count")
+    }
+    assert queried and queried <= exposed, queried - exposed
 
 
 def test_metrics_are_behind_the_api_token_unless_opened_on_their_port(tmp_path: Path) -> None:
