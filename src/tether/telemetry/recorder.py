@@ -17,9 +17,10 @@ from tether.core.events import from_timestamp
 from tether.core.state import InstanceState
 from tether.core.turns import TurnPlan, TurnResult
 from tether.settings import Settings
-from tether.telemetry.metrics import Counter, Histogram, Metric
+from tether.telemetry.metrics import Metric
 from tether.telemetry.observer import Observer
 from tether.telemetry.propagate import stamp_turn, trace_of
+from tether.telemetry.series import Series
 from tether.telemetry.spans import build_spans
 
 if TYPE_CHECKING:
@@ -29,75 +30,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tether.instance")
 
-# Dapr's default latency distribution (milliseconds) and a longer one for whole executions.
-LATENCY_MS = (
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    8,
-    10,
-    13,
-    16,
-    20,
-    25,
-    30,
-    40,
-    50,
-    65,
-    80,
-    100,
-    130,
-    160,
-    200,
-    250,
-    300,
-    400,
-    500,
-    650,
-    800,
-    1000,
-    2000,
-    5000,
-    10000,
-    20000,
-    50000,
-    100000,
-)
-EXECUTION_MS = (
-    1,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-    30000,
-    60000,
-    300000,
-    600000,
-    1800000,
-    3600000,
-    21600000,
-    86400000,
-)
-SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-
 _EXECUTION_STATUS = {
     pb.COMPLETED: "success",
     pb.FAILED: "failed",
     pb.TERMINATED: "terminated",
     pb.CANCELED: "terminated",
 }
-_DAPR = ("app_id", "namespace")
 _SCHEDULED_LIMIT = 100_000
 
 
@@ -113,84 +51,11 @@ class Telemetry(Observer):
         self.exposition: Any = None  # the separate metrics port's server, when configured
         # Scheduled activities of live instances: instance -> task id -> (name, scheduled at).
         self._scheduled: dict[str, dict[int, tuple[str, int]]] = {}
-        d = "dapr_runtime_workflow_"
-        self.operation_count = Counter(
-            f"{d}operation_count",
-            "The number of successful/failed workflow operation requests.",
-            (*_DAPR, "operation", "status"),
-        )
-        self.operation_latency = Histogram(
-            f"{d}operation_latency",
-            "The latencies of responses for workflow operation requests (ms).",
-            (*_DAPR, "operation", "status"),
-            buckets=LATENCY_MS,
-        )
-        self.execution_count = Counter(
-            f"{d}execution_count",
-            "The number of successful/failed/terminated workflow executions.",
-            (*_DAPR, "workflow_name", "status"),
-        )
-        self.execution_latency = Histogram(
-            f"{d}execution_latency",
-            "The total time taken to run workflow to completion (ms).",
-            (*_DAPR, "workflow_name", "status"),
-            buckets=EXECUTION_MS,
-        )
-        self.scheduling_latency = Histogram(
-            f"{d}scheduling_latency",
-            "Interval between workflow execution request and workflow execution (ms).",
-            (*_DAPR, "workflow_name"),
-            buckets=LATENCY_MS,
-        )
-        self.activity_operation_count = Counter(
-            f"{d}activity_operation_count",
-            "The number of successful/failed activity operation requests.",
-            (*_DAPR, "activity_name", "status"),
-        )
-        self.activity_execution_count = Counter(
-            f"{d}activity_execution_count",
-            "The number of successful/failed activity executions.",
-            (*_DAPR, "activity_name", "status"),
-        )
-        self.activity_execution_latency = Histogram(
-            f"{d}activity_execution_latency",
-            "The total time taken to run an activity to completion (ms).",
-            (*_DAPR, "activity_name", "status"),
-            buckets=EXECUTION_MS,
-        )
-        self.turn_latency = Histogram(
-            "tether_turn_latency_seconds",
-            "From a workflow turn's start to its commit (worker time and commit).",
-            ("app_id",),
-            buckets=SECONDS,
-        )
-        self.commit_latency = Histogram(
-            "tether_store_commit_latency_seconds",
-            "Time of one store group commit (all writers in it, and the fsync).",
-            ("app_id",),
-            buckets=SECONDS,
-        )
-        self.commit_size = Histogram(
-            "tether_store_commit_batch_size",
-            "Writers sharing one store group commit.",
-            ("app_id",),
-            buckets=BATCH,
-        )
-        self.claims = Counter(
-            "tether_instance_claims_total",
-            "Instances this node took over from the store: created by another "
-            "process, or left by a node whose lease lapsed.",
-            ("app_id",),
-        )
-        self.state_changes = Counter(
-            "tether_instance_state_changes_total",
-            "Instance status changes committed by this node.",
-            ("app_id", "status"),
-        )
+        self.series = Series()
 
     @property
     def metrics(self) -> list[Metric]:
-        return [m for m in vars(self).values() if isinstance(m, Metric)]
+        return self.series.metrics
 
     # -- tracing -------------------------------------------------------------------------------
     def export_over_otlp(self, endpoint: str | None, protocol: str) -> None:
@@ -238,7 +103,7 @@ class Telemetry(Observer):
         for event in result.history:
             kind = event.WhichOneof("eventType")
             if kind == "workflowStarted":
-                self.turn_latency.observe(
+                self.series.turn_latency.observe(
                     max(0, now - from_timestamp(event.timestamp)) / 1e9, self.app_id
                 )
                 if first:
@@ -247,7 +112,7 @@ class Telemetry(Observer):
             elif kind == "taskScheduled":
                 name = event.taskScheduled.name
                 scheduled[event.eventId] = (name, from_timestamp(event.timestamp))
-                self.activity_operation_count.inc(*dapr, name, "success")
+                self.series.activity_operation_count.inc(*dapr, name, "success")
             elif kind in ("taskCompleted", "taskFailed"):
                 done = getattr(event, kind)
                 task = scheduled.pop(done.taskScheduledId, None) or _find_task(
@@ -256,8 +121,8 @@ class Telemetry(Observer):
                 if task is not None:
                     outcome = "success" if kind == "taskCompleted" else "failed"
                     elapsed = (from_timestamp(event.timestamp) - task[1]) / 1e6
-                    self.activity_execution_count.inc(*dapr, task[0], outcome)
-                    self.activity_execution_latency.observe(
+                    self.series.activity_execution_count.inc(*dapr, task[0], outcome)
+                    self.series.activity_execution_latency.observe(
                         max(0.0, elapsed), *dapr, task[0], outcome
                     )
         status = pb.CONTINUED_AS_NEW if result.continue_as_new is not None else result.status
@@ -277,17 +142,19 @@ class Telemetry(Observer):
                 requested, from_timestamp(started.executionStarted.scheduledStartTimestamp)
             )
         elapsed = (from_timestamp(turn.timestamp) - requested) / 1e6
-        self.scheduling_latency.observe(max(0.0, elapsed), self.app_id, self.namespace, state.name)
+        self.series.scheduling_latency.observe(
+            max(0.0, elapsed), self.app_id, self.namespace, state.name
+        )
 
     def _execution_ended(
         self, state: InstanceState, result: TurnResult, status: int, now: int
     ) -> None:
         label = _EXECUTION_STATUS.get(status)
         if label is not None:
-            self.execution_count.inc(self.app_id, self.namespace, state.name, label)
+            self.series.execution_count.inc(self.app_id, self.namespace, state.name, label)
             if state.created_at:
                 elapsed = (now - state.created_at) / 1e6
-                self.execution_latency.observe(
+                self.series.execution_latency.observe(
                     max(0.0, elapsed), self.app_id, self.namespace, state.name, label
                 )
         if self.spans is not None:
@@ -296,7 +163,7 @@ class Telemetry(Observer):
 
     def _state_changed(self, state: InstanceState, result: TurnResult, status: int) -> None:
         name = pb.STATUS_NAMES.get(status, "UNKNOWN")
-        self.state_changes.inc(self.app_id, name)
+        self.series.state_changes.inc(self.app_id, name)
         if not log.isEnabledFor(logging.INFO):
             return
         trace = trace_of(state, result, self.rate)
@@ -315,16 +182,18 @@ class Telemetry(Observer):
         )
 
     def instances_claimed(self, count: int) -> None:
-        self.claims.inc(self.app_id, by=count)
+        self.series.claims.inc(self.app_id, by=count)
 
     def operation(self, name: str, ok: bool, seconds: float) -> None:
         status = "success" if ok else "failed"
-        self.operation_count.inc(self.app_id, self.namespace, name, status)
-        self.operation_latency.observe(seconds * 1000, self.app_id, self.namespace, name, status)
+        self.series.operation_count.inc(self.app_id, self.namespace, name, status)
+        self.series.operation_latency.observe(
+            seconds * 1000, self.app_id, self.namespace, name, status
+        )
 
     def commit_done(self, seconds: float, jobs: int) -> None:
-        self.commit_latency.observe(seconds, self.app_id)
-        self.commit_size.observe(jobs, self.app_id)
+        self.series.commit_latency.observe(seconds, self.app_id)
+        self.series.commit_size.observe(jobs, self.app_id)
 
 
 def _find_task(state: InstanceState, task_id: int) -> tuple[str, int] | None:

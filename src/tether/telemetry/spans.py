@@ -25,6 +25,14 @@ from tether.telemetry.context import ExecutionTrace, execution_trace, find_start
 
 Attributes = dict[str, str | int | bool]
 
+# Events that resolve a span opened by an earlier event: (span kind, whether it failed).
+_RESOLVES = {
+    "taskCompleted": ("activity", False),
+    "taskFailed": ("activity", True),
+    "childWorkflowInstanceCompleted": ("child", False),
+    "childWorkflowInstanceFailed": ("child", True),
+}
+
 
 @dataclass(slots=True)
 class SpanRecord:
@@ -169,11 +177,11 @@ class _Builder:
             if event.HasField("router") and event.router.HasField("targetAppID"):
                 extra["workflow.activity.app_id"] = event.router.targetAppID
             self._begin("activity", event.eventId, f"activity||{scheduled.name}", ts, extra)
-        elif kind == "taskCompleted":
-            self._end("activity", event.taskCompleted.taskScheduledId, ts)
-        elif kind == "taskFailed":
-            failed = event.taskFailed
-            self._end("activity", failed.taskScheduledId, ts, _failure(failed.failureDetails))
+        elif kind in _RESOLVES:
+            span_kind, failed = _RESOLVES[kind]
+            body = getattr(event, kind)
+            error = _failure(body.failureDetails) if failed else None
+            self._end(span_kind, body.taskScheduledId, ts, error)
         elif kind == "childWorkflowInstanceCreated":
             created = event.childWorkflowInstanceCreated
             extra = {
@@ -181,11 +189,6 @@ class _Builder:
                 "workflow.child.instance_id": created.instanceId,
             }
             self._begin("child", event.eventId, f"child_workflow||{created.name}", ts, extra)
-        elif kind == "childWorkflowInstanceCompleted":
-            self._end("child", event.childWorkflowInstanceCompleted.taskScheduledId, ts)
-        elif kind == "childWorkflowInstanceFailed":
-            failed = event.childWorkflowInstanceFailed
-            self._end("child", failed.taskScheduledId, ts, _failure(failed.failureDetails))
         elif kind == "timerCreated":
             self._timer_created(event, ts)
         elif kind == "timerFired":
