@@ -16,6 +16,7 @@ from tether import pb
 from tether.core.events import from_timestamp
 from tether.core.state import InstanceState
 from tether.core.turns import TurnPlan, TurnResult
+from tether.errors import ConfigError
 from tether.settings import Settings
 from tether.telemetry.metrics import Metric
 from tether.telemetry.observer import Observer
@@ -59,7 +60,13 @@ class Telemetry(Observer):
 
     # -- tracing -------------------------------------------------------------------------------
     def export_over_otlp(self, endpoint: str | None, protocol: str) -> None:
-        from tether.telemetry.otel import SpanExport, otlp_exporter
+        try:
+            from tether.telemetry.otel import SpanExport, otlp_exporter
+        except ImportError as exc:
+            raise ConfigError(
+                f"tracing_endpoint: exporting spans needs OpenTelemetry ({exc.name} is missing): "
+                "pip install 'tether[otel]'"
+            ) from exc
 
         self.spans = SpanExport.batched(self.app_id, otlp_exporter(endpoint, protocol))
 
