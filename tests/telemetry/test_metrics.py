@@ -167,3 +167,29 @@ def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{sidecar.http_port}/metrics").status_code == 404
     finally:
         sidecar.stop()
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--tracing-sampling-rate", "2"], ["tracing_sampling_rate", "between 0 and 1"]),
+        (["--metrics-port", "70000"], ["metrics_port", "70000"]),
+        (["--enable-metrics", "maybe"], ["--enable-metrics", "true or false"]),
+    ],
+)
+def test_bad_telemetry_flags_are_refused_with_a_clear_message(
+    tmp_path: Path, flags: list[str], named: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    env = SidecarProcess(tmp_path / "t.db").base_env()
+    out = subprocess.run(
+        [sys.executable, "-m", "tether", "serve", "--store", f"sqlite:///{tmp_path}/t.db", *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert all(word in out.stderr for word in named), out.stderr
