@@ -170,3 +170,47 @@ def test_tracing_off_imports_no_opentelemetry(tmp_path: Path) -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_tether_killed_mid_workflow_is_traced_whole_by_the_next_one(
+    tmp_path: Path, app_spans: HttpReceiver
+) -> None:
+    """SIGKILL between two activities: the next tether on the store exports the execution's
+    spans from the stored history, with the span id the dead one handed the first activity."""
+    receiver = GrpcReceiver()
+    args = ["--tracing-endpoint", receiver.endpoint, "--tracing-protocol", "grpc"]
+    env = {"OTEL_BSP_SCHEDULE_DELAY": "50"}
+    first = SidecarProcess(tmp_path / "tether.db", extra_args=args, env=env).start()
+    sidecars = [first]
+    apps = [worker(first, app_spans.endpoint)]
+    try:
+        client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(first.grpc_port))
+        client.schedule_new_workflow("paused", input=1, instance_id="killed")
+        raw = Raw(first.grpc_port)
+        wait_until(lambda: any(e.HasField("taskCompleted") for e in raw.history("killed")))
+        first.kill()
+
+        second = SidecarProcess(tmp_path / "tether.db", extra_args=args, env=env).start()
+        sidecars.append(second)
+        apps.append(worker(second, app_spans.endpoint))
+        client = wf.DaprWorkflowClient(host="127.0.0.1", port=str(second.grpc_port))
+        client.raise_workflow_event("killed", "go")
+        state = client.wait_for_workflow_completion("killed", timeout_in_seconds=30)
+        assert state is not None and state.serialized_output == "3"
+        wait_until(lambda: any(s.name == "workflow||paused" for s in receiver.spans()))
+        ours = _of(receiver.spans(), "killed")
+        steps = {s.span_id: s for s in ours if s.name == "activity||step"}
+        assert len(steps) == 2
+        assert {s.parent_id for s in steps.values()} == {_one(ours, "workflow||paused").span_id}
+        wait_until(lambda: len([s for s in app_spans.spans() if s.parent_id in steps]) == 2)
+        for sdk_span in (s for s in app_spans.spans() if s.parent_id in steps):
+            assert sdk_span.trace_id == steps[sdk_span.parent_id or 0].trace_id
+    finally:
+        for app in apps:
+            assert app.stdin is not None
+            app.stdin.close()
+            app.kill()
+            app.wait(20)
+        for sidecar in sidecars:
+            sidecar.stop()
+        receiver.stop()
