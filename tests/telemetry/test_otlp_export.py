@@ -214,3 +214,35 @@ def test_a_tether_killed_mid_workflow_is_traced_whole_by_the_next_one(
         for sidecar in sidecars:
             sidecar.stop()
         receiver.stop()
+
+
+def test_tracing_without_opentelemetry_installed(tmp_path: Path) -> None:
+    """Asked by a flag, tracing without tether[otel] is refused naming the extra; asked only by
+    $OTEL_EXPORTER_OTLP_ENDPOINT (perhaps meant for the app), tether serves without it."""
+    script = (
+        "import sys\n"
+        "sys.modules['opentelemetry.sdk'] = None  # as if tether[otel] were not installed\n"
+        "from tether.errors import ConfigError\n"
+        "from tether.settings import Settings\n"
+        "from tether.store import open_store\n"
+        "from tether.telemetry import build_observer\n"
+        f"url = 'sqlite:///{tmp_path}/x.db'\n"
+        "store = open_store(url)\n"
+        "print(type(build_observer(Settings(store_url=url), store)).__name__)\n"
+        "try:\n"
+        "    asked = Settings(store_url=url, tracing_endpoint='http://127.0.0.1:9')\n"
+        "    build_observer(asked, store)\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = dict(
+        SidecarProcess(tmp_path / "y.db").base_env(),
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "Telemetry"
+    assert "not exporting spans" in out.stderr
+    assert "pip install 'tether[otel]'" in lines[1]

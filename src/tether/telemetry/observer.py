@@ -8,9 +8,12 @@ lines and spans. Every method must be cheap and must never raise into the engine
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from tether.errors import ConfigError
 
 if TYPE_CHECKING:
     from tether.core.state import InstanceState
@@ -78,7 +81,13 @@ def build_observer(settings: Settings, store: Store) -> Observer:
     if on_commit is None:  # the store reports its group commits
         store.on_commit = telemetry.commit_done  # type: ignore[attr-defined]
     if _tracing_endpoint(settings):
-        telemetry.export_over_otlp(settings.tracing_endpoint, _tracing_protocol(settings))
+        try:
+            telemetry.export_over_otlp(settings.tracing_endpoint, _tracing_protocol(settings))
+        except ConfigError as exc:
+            if settings.tracing_endpoint:
+                raise
+            # Only the environment asks (it may be meant for the app under ``tether run``).
+            logging.getLogger(__name__).warning("not exporting spans: %s", exc)
     return telemetry
 
 

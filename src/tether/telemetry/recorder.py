@@ -91,8 +91,12 @@ class Telemetry(Observer):
 
     # -- hooks ---------------------------------------------------------------------------------
     def turn_prepared(self, state: InstanceState, result: TurnResult) -> None:
-        if self.spans is not None:
+        if self.spans is None:
+            return
+        try:
             stamp_turn(state, result, self.rate)
+        except Exception:  # a turn commits without trace context rather than not at all
+            log.exception("stamping trace context on a turn of %r failed", state.instance_id)
 
     def turn_committed(self, state: InstanceState, plan: TurnPlan, result: TurnResult) -> None:
         try:
@@ -199,8 +203,11 @@ class Telemetry(Observer):
         )
 
     def commit_done(self, seconds: float, jobs: int) -> None:
-        self.series.commit_latency.observe(seconds, self.app_id)
-        self.series.commit_size.observe(jobs, self.app_id)
+        try:  # runs on the store's writer thread, which must never die of it
+            self.series.commit_latency.observe(seconds, self.app_id)
+            self.series.commit_size.observe(jobs, self.app_id)
+        except Exception:
+            log.exception("recording a store commit failed")
 
 
 def _find_task(state: InstanceState, task_id: int) -> tuple[str, int] | None:
