@@ -7,6 +7,7 @@ where Dapr has them; ``tether_*`` series cover what Dapr lacks (see docs/telemet
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ _EXECUTION_STATUS = {
     pb.CANCELED: "terminated",
 }
 _SCHEDULED_LIMIT = 100_000
+_FLUSH_SECONDS = 5.0
 
 
 class Telemetry(Observer):
@@ -87,7 +89,12 @@ class Telemetry(Observer):
         if self.exposition is not None:
             await self.exposition.stop()
         if self.spans is not None:
-            self.spans.close()
+            # Flushing waits for the collector; an unreachable one must not hold up shutdown
+            # (nor the event loop) for the exporter's retries.
+            flush = asyncio.ensure_future(asyncio.to_thread(self.spans.close))
+            done, _ = await asyncio.wait([flush], timeout=_FLUSH_SECONDS)
+            if not done:
+                log.warning("spans not exported within %.0f s at shutdown", _FLUSH_SECONDS)
 
     # -- hooks ---------------------------------------------------------------------------------
     def turn_prepared(self, state: InstanceState, result: TurnResult) -> None:
