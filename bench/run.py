@@ -91,7 +91,10 @@ def stop(proc: subprocess.Popen[Any], grace: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def server(system: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+def server(
+    system: str, workdir: Path, tracing: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """``tracing``: an OTLP/gRPC endpoint tether exports its spans to (None: tracing off)."""
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if system == "tether":
@@ -99,6 +102,8 @@ def server(system: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[A
         cmd = [str(Path(PY).parent / "tether"), "serve", "--store", f"sqlite:///{db}",
                "--grpc-port", str(port), "--http-port", "0", "--app-id", "bench",
                "--log-level", "warning"]  # fmt: skip
+        if tracing is not None:
+            cmd += ["--tracing-endpoint", tracing, "--tracing-protocol", "grpc"]
     else:
         cmd = [PY, "-m", "bench.stub", str(port)]
     log = open(workdir / f"{system}.log", "w")  # noqa: SIM115
@@ -128,11 +133,35 @@ def worker(address: str, workdir: Path) -> Iterator[subprocess.Popen[Any]]:
         log.close()
 
 
-def run_sdk(system: str, sc: Scenario, keep: bool) -> dict[str, Any]:
-    """One scenario against tether or the stub, with the SDK worker and the SDK client."""
+def run_sdk(system: str, sc: Scenario, keep: bool, traced: bool = False) -> dict[str, Any]:
+    """One scenario against tether or the stub, with the SDK worker and the SDK client.
+
+    ``traced``: tether exports its spans over OTLP/gRPC to a receiver this process runs."""
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(otlp_sink()) if traced else None
+        result = _run_sdk(system, sc, keep, sink.endpoint if sink is not None else None)
+        if sink is not None:
+            result["spans"] = len(sink.spans())
+            if result["spans"] == 0:
+                raise RuntimeError("tracing was on but no span reached the receiver")
+    return result
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[Any]:
+    from tether.testing.otlp import GrpcReceiver
+
+    sink = GrpcReceiver()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+def _run_sdk(system: str, sc: Scenario, keep: bool, tracing: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:
         workdir = Path(tmp)
-        with server(system, workdir) as (address, srv), worker(address, workdir) as wrk:
+        with server(system, workdir, tracing) as (address, srv), worker(address, workdir) as wrk:
             cmd = [PY, "-m", "bench.driver", address, sc.name, str(sc.concurrency),
                    str(sc.count), "--watch", str(srv.pid), str(wrk.pid)]  # fmt: skip
             out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -296,7 +325,30 @@ def table(
                     f"ratio {_f(r.get('ratio'), '{:.2f}')}, "
                     f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s{_rounds(r, 'ratio', '')}"
                 )
+    lines += _tracing_lines(results)
     return "\n".join(lines)
+
+
+def _tracing_lines(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """tether with OTLP span export next to tether without, where both ran."""
+    lines: list[str] = []
+    for key, by in results.items():
+        traced = by.get("tether+otel")
+        if traced is None:
+            continue
+        if not lines:
+            lines += ["", "tracing on (spans exported over OTLP/gRPC to a local receiver):"]
+        plain = by.get("tether", {})
+        for label, r in (("off", plain), ("on", traced)):
+            if not r:
+                continue
+            spans = f", {r['spans']} spans received" if "spans" in r else ""
+            lines.append(
+                f"  {key:14} tracing {label:3} {_f(r.get('wf_per_s'))} wf/s, p50 "
+                f"{_f(r.get('p50_ms'))} ms, p99 {_f(r.get('p99_ms'))} ms, tether CPU "
+                f"{_f(r.get('engine_cpu_s'), '{:.2f}')} s{spans}"
+            )
+    return lines
 
 
 def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path | None:
@@ -360,6 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="scenario names to run (e.g. series long)")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs in bench/results")
     parser.add_argument(
+        "--tracing",
+        choices=["off", "on", "both"],
+        default="off",
+        help="tether exports spans over OTLP to a receiver the bench runs: on, off, or both "
+        "(tether and tether+otel side by side; needs tether[otel])",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -371,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     if rounds_wanted < 1:
         parser.error("--rounds must be at least 1")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    systems = ["tether"] + ([] if args.no_ceiling else ["ceiling"])
+    tethers = {"off": ["tether"], "on": ["tether+otel"], "both": ["tether", "tether+otel"]}
+    systems = tethers[args.tracing] + ([] if args.no_ceiling else ["ceiling"])
     dbos_python = ensure_dbos() if args.baseline == "dbos" else None
     results: dict[str, dict[str, dict[str, Any]]] = {}
     ratios: dict[str, dict[str, float]] = {}
@@ -386,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                 if system == "ceiling" and sc.name == "timers":
                     continue  # the stub has no timers
                 progress(started, system, tag)
-                kind = "tether" if system == "tether" else "stub"
-                rounds.setdefault(system, []).append(run_sdk(kind, sc, args.keep_logs))
+                kind = "stub" if system == "ceiling" else "tether"
+                traced = system == "tether+otel"
+                rounds.setdefault(system, []).append(run_sdk(kind, sc, args.keep_logs, traced))
             if dbos_python is not None:
                 progress(started, "dbos", tag)
                 rounds.setdefault("dbos", []).append(run_dbos(dbos_python, sc))
@@ -402,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         "sqlite_commit_wal_full": commit,
         "durability": DURABILITY,
         "rounds": rounds_wanted,
+        "tracing": args.tracing,
     }
     stamp = time.strftime("%Y%m%d-%H%M%S")
     png = plot(results, RESULTS / f"bench-{stamp}.png")

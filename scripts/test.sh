@@ -2,7 +2,7 @@
 # The whole test suite: lint, types, then pytest (the official SDK against real tether processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh dev
+bash scripts/bootstrap.sh dev,otel
 # The clock-skew tests run one tether node under libfaketime (Debian package faketime).
 if ! command -v faketime >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -7,6 +7,14 @@ import logging
 import sys
 from typing import TextIO
 
+# Fields a record about one instance carries (``extra=``): JSON lines emit them as keys, text
+# lines append them as key=value.
+INSTANCE_FIELDS = ("instance_id", "app_id", "trace_id")
+
+
+def _instance_fields(record: logging.LogRecord) -> dict[str, str]:
+    return {k: v for k in INSTANCE_FIELDS if (v := getattr(record, k, None)) is not None}
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -15,10 +23,20 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **_instance_fields(record),
         }
         if record.exc_info:
             body["error"] = self.formatException(record.exc_info)
         return json.dumps(body)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = _instance_fields(record)
+        if not fields:
+            return text
+        return text + " " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
 def configure(
@@ -37,7 +55,7 @@ def configure(
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter(
+            _TextFormatter(
                 f"{prefix}%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
             )
         )

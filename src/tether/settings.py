@@ -45,6 +45,17 @@ class Settings:
     write_attempts: int = 5
     health_ping_seconds: float = 30.0
     log_level: str = "INFO"
+    # Telemetry (docs/telemetry.md). Metrics are served on /metrics of the HTTP port, and on
+    # metrics_port too when set (open there without the API token with metrics_open).
+    metrics_enabled: bool = True
+    metrics_port: int | None = None
+    metrics_open: bool = False
+    # OTLP trace export: on when tracing_endpoint (or $OTEL_EXPORTER_OTLP_ENDPOINT) is set. The
+    # values of a Dapr Configuration's spec.tracing (otel.endpointAddress, otel.protocol,
+    # samplingRate) map onto these fields.
+    tracing_endpoint: str | None = None
+    tracing_protocol: str | None = None  # grpc | http (default: $OTEL_EXPORTER_OTLP_PROTOCOL)
+    tracing_sampling_rate: float = 1.0
 
     def __post_init__(self) -> None:
         for key in ("grpc_port", "http_port"):
@@ -73,6 +84,16 @@ class Settings:
             raise ConfigError(
                 f"heartbeat_seconds: {self.heartbeat_seconds} must be well below the lease "
                 f"({self.node_lease_seconds} s less a {self.lease_margin_seconds} s margin)"
+            )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port: {self.metrics_port} is not a TCP port (0-65535)")
+        if not 0.0 <= self.tracing_sampling_rate <= 1.0:
+            raise ConfigError(
+                f"tracing_sampling_rate: {self.tracing_sampling_rate} must be between 0 and 1"
+            )
+        if self.tracing_protocol not in (None, "grpc", "http", "http/protobuf"):
+            raise ConfigError(
+                f"tracing_protocol: {self.tracing_protocol!r} is not one of grpc, http"
             )
         if self.max_payload_bytes < 1024:
             raise ConfigError(f"max_payload_bytes: {self.max_payload_bytes} is too small")

@@ -35,12 +35,14 @@ from tether.engine.runtime import Runtime
 from tether.engine.txops import check_purgeable, deliver_tx, purge_tree
 from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
+from tether.telemetry import observed
 
 NO_SUCH_INSTANCE = "no such instance exists"
 
 
 class Engine(Runtime):
     # -- management ----------------------------------------------------------------------------
+    @observed("create_workflow")
     async def create_instance(
         self,
         name: str,
@@ -184,6 +186,7 @@ class Engine(Runtime):
         self.route([message])
         return True
 
+    @observed("add_event")
     async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
         event = pb.HistoryEvent(eventId=-1)
         event.eventRaised.name = name
@@ -259,6 +262,7 @@ class Engine(Runtime):
                 self.settings.control_wait_seconds,
             )
 
+    @observed("purge_workflow")
     async def purge(self, instance_id: str, recursive: bool, force: bool = False) -> int:
         def commit(tx: Tx) -> list[str]:
             row = tx.get_instance(instance_id)

@@ -27,6 +27,7 @@ from tether.engine.nodes import NodeRegistry
 from tether.errors import StoreFull, StoreUnavailable, Unavailable
 from tether.settings import Settings
 from tether.store.base import InstanceRow, MessageRow, Store, Tx
+from tether.telemetry import build_observer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +45,7 @@ class Host(abc.ABC):
         self.store = store
         self.dispatcher = Dispatcher()
         self.nodes = NodeRegistry(settings, store)
+        self.observer = build_observer(settings, store)
         self.active: dict[str, Active] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -45,6 +45,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
         await self.nodes.register(grpc_port, http_port)
         self.store.set_change_listener(self.on_store_changed)
         self.running = True
+        await self.observer.start(self)
         # A node of this host that died (e.g. this sidecar's previous run) need not be waited for.
         await self.nodes.end_leases_of_gone_processes()
         resumed = await self._claim()
@@ -72,6 +73,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             await asyncio.wait(pending, timeout=10)
         with contextlib.suppress(TetherError):
             await self.nodes.unregister()
+        await self.observer.close()
         for futures in self._watchers.values():
             for fut in futures:
                 if not fut.done():
@@ -129,6 +131,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             lambda tx: tx.claim_instances(node_id, app_id, batch), "claiming instances"
         )
         if leases:
+            self.observer.instances_claimed(len(leases))
             log.info(
                 "taking over %d instance(s) of app %r (new here, or left by a stopped node)",
                 len(leases),

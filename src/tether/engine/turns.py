@@ -247,6 +247,7 @@ class Turns(Host):
             return None
         if creation is not None:
             creation.taken = True
+        self.observer.turn_prepared(state, result)
         restart: list[Message] = []
         if result.continue_as_new is not None:
             count = 1 + len(result.continue_as_new.carryover)
@@ -325,6 +326,7 @@ class Turns(Host):
             return None
 
         # Durable: now memory and the outside world may see it.
+        self.observer.turn_committed(state, plan, result)
         if creation is not None:
             active.created(creation.row.epoch)
             creation.saved.set_result(True)

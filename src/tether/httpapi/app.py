@@ -23,6 +23,7 @@ from tether.engine.engine import Engine
 from tether.httpapi import errors
 from tether.httpapi.errors import ApiError
 from tether.httpapi.guard import Guard
+from tether.httpapi.metrics import metrics_routes
 from tether.httpapi.openapi import OPENAPI_PATH, build_openapi
 from tether.httpapi.routes_dapr import DAPR_VERSIONS, DaprWorkflowApi
 from tether.httpapi.routes_ext import TetherApi
@@ -86,6 +87,7 @@ def build_app(engine: Engine) -> Starlette:
         *DaprWorkflowApi(engine).routes(),
         *TetherApi(engine).routes(),
         Route(OPENAPI_PATH, openapi, methods=["GET"]),
+        *metrics_routes(engine),
     ]
     settings = engine.settings
     return Starlette(

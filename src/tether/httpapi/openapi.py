@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether import __version__, pb
+from tether.httpapi.metrics import metrics_paths
 from tether.httpapi.routes_dapr import DAPR_VERSIONS
 from tether.httpapi.routes_ext import MAX_PAGE, PREFIX
 
@@ -464,6 +465,7 @@ def build_openapi() -> dict[str, Any]:
     for version in DAPR_VERSIONS:
         paths.update(_health_paths(version))
     paths.update(_tether_paths())
+    paths.update(metrics_paths())
     return {
         "openapi": "3.0.3",
         "info": {

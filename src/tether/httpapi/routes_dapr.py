@@ -22,6 +22,7 @@ from tether.httpapi import errors
 from tether.httpapi.common import app_id_param, check_instance_id, path_segments, read_text
 from tether.httpapi.errors import ApiError
 from tether.httpapi.views import dapr_instance
+from tether.telemetry.context import trace_context_from_headers
 
 DAPR_VERSIONS = ("v1.0", "v1.0-beta1", "v1.0-alpha1")
 _CONTROL_OPS = ("terminate", "pause", "resume", "purge")
@@ -97,7 +98,14 @@ class DaprWorkflowApi:
         app_id = app_id_param(request, self.engine.app_id)
         body = await read_text(request)
         try:
-            await self.engine.create_instance(name, instance_id, body, app_id=app_id, wait=False)
+            await self.engine.create_instance(
+                name,
+                instance_id,
+                body,
+                app_id=app_id,
+                wait=False,
+                trace=trace_context_from_headers(request.headers),
+            )
         except Exception as exc:
             raise errors.operation_failed(
                 errors.START_WORKFLOW, f"error starting workflow '{name}'", exc

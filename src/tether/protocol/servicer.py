@@ -16,6 +16,7 @@ from tether.core.rerun import RerunRequest
 from tether.engine.convert import workflow_state
 from tether.engine.engine import Engine
 from tether.errors import InvalidArgument, TetherError
+from tether.telemetry import observed
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Servicer:
         return pb.CreateInstanceResponse(instanceId=instance_id)
 
     @_guard
+    @observed("get_workflow")
     async def GetInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         row = await self.engine.get_instance(request.instanceId)
         if row is None:

@@ -146,6 +146,17 @@ class InstanceFilter:
     limit: int | None = None
 
 
+@dataclass(slots=True)
+class QueueStats:
+    """Counts over stored state for the metrics endpoint, per app (one cheap scan per table)."""
+
+    instances: dict[tuple[str, int], int]  # (app_id, status) -> instances
+    inbox_ready: dict[str, tuple[int, int]]  # app_id -> (deliverable messages, oldest visible_at)
+    inbox_waiting: dict[str, int]  # app_id -> messages not visible yet (timers, scheduled starts)
+    timers_due: dict[str, int]  # app_id -> delayed messages whose time has come, undelivered
+    tasks: dict[str, tuple[int, int]]  # app_id -> (unresolved activities, oldest created_at)
+
+
 class Reader(Protocol):
     """Reads on one consistent snapshot. Every method returns plain rows; none raises for a
     missing key (it returns None or an empty list)."""
@@ -190,6 +201,11 @@ class Reader(Protocol):
 
     def check_integrity(self) -> list[str]:
         """Problems found in the stored data (empty when sound)."""
+        ...
+
+    def queue_stats(self, now: int) -> QueueStats:
+        """Counts per app over instances, inbox and tasks for the metrics endpoint, with
+        ``now`` (ns) deciding which inbox rows are deliverable."""
         ...
 
 

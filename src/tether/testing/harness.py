@@ -158,6 +158,7 @@ class InProcessSidecar:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self.engine: Any = None  # the running engine (e.g. ``engine.observer``), once started
 
     def start(self, timeout: float = 30.0) -> InProcessSidecar:
         self._thread = threading.Thread(target=self._main, name="tether-sidecar", daemon=True)
@@ -181,6 +182,7 @@ class InProcessSidecar:
                 self._ready.set()
                 raise
             self.grpc_port, self.http_port = sidecar.grpc_port, sidecar.http_port
+            self.engine = sidecar.engine
             self._loop = asyncio.get_running_loop()
             self._ready.set()
             await self._stop.wait()

@@ -20,6 +20,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -139,6 +140,8 @@ class SqliteStore:
             raise
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._listener: Callable[[Sequence[Change]], None] | None = None
+        # Told (seconds, jobs) after each group commit, from the writer thread (metrics).
+        self.on_commit: Callable[[float, int], None] | None = None
         self._closed = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -270,6 +273,7 @@ class SqliteStore:
         # A job that fails is undone alone: its savepoint is rolled back (a lone job needs none;
         # its failure rolls the transaction back).
         alone = len(batch) == 1
+        began = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             tx.begin(write=True)
@@ -300,6 +304,8 @@ class SqliteStore:
             error = translate(exc, f"committing to {self.path}")
             error.__cause__ = exc
             outcomes = [(False, error)] * len(batch)
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - began, len(batch))
         # One wake-up per event loop for the whole batch, not one per job.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):

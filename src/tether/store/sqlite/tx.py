@@ -20,6 +20,7 @@ from tether.store.base import (
     Lease,
     MessageRow,
     NodeRow,
+    QueueStats,
     TaskRow,
 )
 
@@ -265,6 +266,33 @@ class SqliteTx:
             "FROM nodes ORDER BY node_id"
         )
         return [NodeRow(*r) for r in rows]
+
+    def queue_stats(self, now: int) -> QueueStats:
+        instances = {
+            (r[0], r[1]): r[2]
+            for r in self.c.execute(
+                "SELECT app_id, status, COUNT(*) FROM instances GROUP BY app_id, status"
+            )
+        }
+        ready: dict[str, tuple[int, int]] = {}
+        waiting: dict[str, int] = {}
+        due: dict[str, int] = {}
+        for app_id, n_ready, oldest, n_waiting, n_due in self.c.execute(
+            "SELECT app_id, SUM(visible_at <= ?1), MIN(CASE WHEN visible_at <= ?1 THEN visible_at "
+            "END), SUM(visible_at > ?1), SUM(visible_at > ord AND visible_at <= ?1) "
+            "FROM inbox GROUP BY app_id",
+            (now,),
+        ):
+            if n_ready:
+                ready[app_id] = (n_ready, oldest)
+            waiting[app_id], due[app_id] = n_waiting, n_due
+        tasks = {
+            r[0]: (r[1], r[2])
+            for r in self.c.execute(
+                "SELECT app_id, COUNT(*), MIN(created_at) FROM tasks GROUP BY app_id"
+            )
+        }
+        return QueueStats(instances, ready, waiting, due, tasks)
 
     def check_integrity(self) -> list[str]:
         problems = [r[0] for r in self.c.execute("PRAGMA integrity_check") if r[0] != "ok"]
