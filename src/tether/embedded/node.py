@@ -79,6 +79,7 @@ class EmbeddedNode:
         self.settings = settings
         self.key = (settings.app_id, settings.store_url)
         self.users = 0
+        self.waiting = 0  # clients blocked in a WaitForInstance* call
         self.stopped = False
         self.sidecar: Sidecar | None = None
         self.workers: list[InProcessWorker] = []
@@ -154,6 +155,11 @@ class EmbeddedNode:
         if worker in self.workers:
             self.workers.remove(worker)
         self.call(worker.stop())
+
+    def idle(self) -> bool:
+        """Nothing can run until time passes: no engine work, no worker busy, nothing queued.
+        Call on the node's loop."""
+        return self.engine.idle() and not any(w.busy for w in self.workers)
 
     def stop(self) -> None:
         if self.stopped:

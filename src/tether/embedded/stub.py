@@ -44,7 +44,16 @@ class _Stub:
 
     def _coroutine(self, name: str, request: Any, timeout: float | None) -> Any:
         self._node.engine  # noqa: B018 - fails clearly when the node was stopped
-        return getattr(self._servicer, name)(request, _Context(timeout))
+        call = getattr(self._servicer, name)(request, _Context(timeout))
+        return self._waiting(call) if name.startswith("WaitFor") else call
+
+    async def _waiting(self, call: Any) -> Any:
+        """A client waiting on a workflow (a virtual clock may skip time meanwhile)."""
+        self._node.waiting += 1
+        try:
+            return await call
+        finally:
+            self._node.waiting -= 1
 
 
 class InProcessStub(_Stub):

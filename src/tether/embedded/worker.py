@@ -65,6 +65,12 @@ class InProcessWorker:
         self._stream: WorkerStream | None = None
         self._drain: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._activities_running = 0
+
+    @property
+    def busy(self) -> bool:
+        """Work is running here: a turn's completion, or an activity."""
+        return bool(self._running) or self._activities_running > 0
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -200,6 +206,7 @@ class InProcessWorker:
     # -- activities ----------------------------------------------------------------------------
     async def _activity(self, request: Any, token: str) -> None:
         await self._slots.acquire()
+        self._activities_running += 1
         fn, is_async = self._activities.lookup(request.name)
         if is_async:
             self._spawn(self._async_activity(fn, request, token))
@@ -208,12 +215,16 @@ class InProcessWorker:
         try:
             future = loop.run_in_executor(self._pool, self._activities.run, fn, request, token)
         except RuntimeError:  # the pool is shut down: the engine resends the task elsewhere
-            self._slots.release()
+            self._activity_done()
             return
         future.add_done_callback(self._sync_done)
 
-    def _sync_done(self, future: asyncio.Future[Any]) -> None:
+    def _activity_done(self) -> None:
+        self._activities_running -= 1
         self._slots.release()
+
+    def _sync_done(self, future: asyncio.Future[Any]) -> None:
+        self._activity_done()
         if not future.cancelled() and future.exception() is None:
             self._spawn(self.engine.complete_activity(future.result()))
 
@@ -221,7 +232,7 @@ class InProcessWorker:
         try:
             response = await self._activities.run_async(fn, request, token)
         finally:
-            self._slots.release()
+            self._activity_done()
         await self.engine.complete_activity(response)
 
 

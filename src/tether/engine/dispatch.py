@@ -73,6 +73,11 @@ class Dispatcher:
     def connected(self) -> bool:
         return bool(self.streams)
 
+    @property
+    def idle(self) -> bool:
+        """No work item is out with a worker or waiting for one."""
+        return not self._waiting and not any(s.outstanding for s in self.streams.values())
+
     def connect(self, capabilities: list[int]) -> WorkerStream:
         stream = WorkerStream(stream_id=next(self._ids), capabilities=frozenset(capabilities))
         self.streams[stream.stream_id] = stream

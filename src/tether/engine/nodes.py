@@ -12,7 +12,7 @@ import os
 import socket
 import uuid
 
-from tether.engine.convert import now_ns
+from tether.engine.convert import wall_ns as now_ns
 from tether.settings import Settings
 from tether.store.base import NodeRow, Store
 

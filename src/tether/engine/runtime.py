@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tether import pb
+from tether import clock, pb
 from tether.core.commit import apply_result, next_meta, restart_messages
 from tether.core.events import task_result, to_timestamp
 from tether.core.state import InstanceState, Message, TaskSpec
@@ -184,6 +184,10 @@ class Runtime:
         task.add_done_callback(_detached_done)
         task.add_done_callback(self._background.discard)
         return asyncio.shield(task)
+
+    def idle(self) -> bool:
+        """No commit or other engine task is in flight and no work item is with a worker."""
+        return not any(not t.done() for t in self._background) and self.dispatcher.idle
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
@@ -806,11 +810,7 @@ class Runtime:
                 active = self.active.get(instance_id)
                 if active is not None:
                     self._schedule(active)
-            timeout = None
-            if self._timer_heap:
-                timeout = max(0.0, (self._timer_heap[0][0] - now_ns()) / 1e9)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+            await clock.wait(self._timer_wake, self._timer_heap[0][0] if self._timer_heap else None)
 
     # -- waiting -------------------------------------------------------------------------------
     def _notify(self, instance_id: str, row: InstanceRow | None = None) -> None:
