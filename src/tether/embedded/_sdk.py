@@ -325,6 +325,16 @@ class Activities:
         )
 
     @staticmethod
+    def failure(response: Any, ex: Exception) -> Any:
+        """A failure response in place of a result response."""
+        return pb.ActivityResponse(
+            instanceId=response.instanceId,
+            taskId=response.taskId,
+            failureDetails=_helpers.new_failure_details(ex),
+            completionToken=response.completionToken,
+        )
+
+    @staticmethod
     def _failure(request: Any, ex: Exception, token: str) -> Any:
         return pb.ActivityResponse(
             instanceId=request.workflowInstance.instanceId,

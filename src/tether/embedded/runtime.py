@@ -58,6 +58,7 @@ class WorkflowRuntime(wf.WorkflowRuntime):  # type: ignore[misc]
         self._tether_verify = verify_sticky
         self._tether_node: node.EmbeddedNode | None = None
         self._tether_worker: InProcessWorker | None = None
+        self._tether_mismatches: list[str] = []
 
     @property
     def node(self) -> node.EmbeddedNode:
@@ -74,10 +75,12 @@ class WorkflowRuntime(wf.WorkflowRuntime):  # type: ignore[misc]
             options = _sdk.worker_options(
                 _sdk.runtime_worker(self), _CACHE_MAX_INSTANCES, _CACHE_TTL_SECONDS
             )
-            self._tether_worker = embedded.attach(options, self._tether_sticky, self._tether_verify)
+            worker = embedded.attach(options, self._tether_sticky, self._tether_verify)
         except BaseException:
             node.release(embedded)
             raise
+        worker.mismatches = self._tether_mismatches
+        self._tether_worker = worker
         self._tether_node = embedded
 
     def wait_for_worker_ready(self, timeout: float = 30.0) -> bool:
@@ -97,8 +100,7 @@ class WorkflowRuntime(wf.WorkflowRuntime):  # type: ignore[misc]
 
 def sticky_mismatches(runtime: WorkflowRuntime) -> list[str]:
     """Sticky turns whose response differed from a full replay (with ``verify_sticky``)."""
-    worker = runtime._tether_worker
-    return list(worker.mismatches) if worker is not None else []
+    return list(runtime._tether_mismatches)
 
 
 __all__ = ["WorkflowRuntime", "sticky_mismatches"]

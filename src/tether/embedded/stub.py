@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from tether.embedded.limits import receive_limit
 from tether.embedded.node import EmbeddedNode
 from tether.protocol.servicer import UNARY, Servicer
 
@@ -37,6 +38,16 @@ class _Context:
         raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
 
 
+async def _refuse(size: int, limit: int) -> Any:
+    """What gRPC answers a message over the server's receive limit."""
+    raise grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(),
+        f"Received message larger than max ({size} vs. {limit})",
+    )
+
+
 class _Stub:
     def __init__(self, node: EmbeddedNode) -> None:
         self._node = node
@@ -44,6 +55,9 @@ class _Stub:
 
     def _coroutine(self, name: str, request: Any, timeout: float | None) -> Any:
         self._node.engine  # noqa: B018 - fails clearly when the node was stopped
+        limit = receive_limit(self._node.settings.max_payload_bytes)
+        if request.ByteSize() > limit:
+            return _refuse(request.ByteSize(), limit)
         call = getattr(self._servicer, name)(request, _Context(timeout))
         return self._waiting(call) if name.startswith("WaitFor") else call
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from tether import pb
 from tether.embedded import _sdk
+from tether.embedded.limits import receive_limit
 from tether.engine.dispatch import WorkerStream
 from tether.engine.engine import Engine
 
@@ -149,7 +150,7 @@ class InProcessWorker:
         if self.verify:
             full = entry.live.events[:past_len]
             expected = _sdk.replay(self.options.registry, _sdk_log, request, full)
-            if expected != response:
+            if _without_stack_traces(expected) != _without_stack_traces(response):
                 message = (
                     f"sticky turn of {request.instanceId!r} differs from a replay:\n"
                     f"sticky: {response}\nreplay: {expected}"
@@ -226,14 +227,38 @@ class InProcessWorker:
     def _sync_done(self, future: asyncio.Future[Any]) -> None:
         self._activity_done()
         if not future.cancelled() and future.exception() is None:
-            self._spawn(self.engine.complete_activity(future.result()))
+            self._spawn(self.engine.complete_activity(self._deliverable(future.result())))
+
+    def _deliverable(self, response: Any) -> Any:
+        """As the SDK worker does when gRPC refuses a result as too large: fail the task."""
+        limit = receive_limit(self.engine.settings.max_payload_bytes)
+        if response.ByteSize() <= limit:
+            return response
+        error = RuntimeError(
+            "Activity result exceeds gRPC max message size: Received message larger than max "
+            f"({response.ByteSize()} vs. {limit})"
+        )
+        return _sdk.Activities.failure(response, error)
 
     async def _async_activity(self, fn: Any, request: Any, token: str) -> None:
         try:
             response = await self._activities.run_async(fn, request, token)
         finally:
             self._activity_done()
-        await self.engine.complete_activity(response)
+        await self.engine.complete_activity(self._deliverable(response))
+
+
+def _without_stack_traces(response: Any) -> Any:
+    """A response to compare: a failure's stack trace shows the caller, sticky or replay."""
+    copy = pb.WorkflowResponse()
+    copy.CopyFrom(response)
+    for action in copy.actions:
+        if action.HasField("completeWorkflow"):
+            details = action.completeWorkflow.failureDetails
+            while details is not None and details.ByteSize():
+                details.ClearField("stackTrace")
+                details = details.innerFailure if details.HasField("innerFailure") else None
+    return copy
 
 
 def _extends(delta: list[Any], seen: list[Any]) -> bool:

@@ -1,0 +1,105 @@
+"""The embedded system: the bench workflows and the driver in one process, engine inside.
+
+``python -m bench.embedded STORE SCENARIO CONCURRENCY COUNT`` runs one scenario with
+``tether.embedded``'s runtime and asyncio client (same workflows, same SQLite durability as the
+sidecar runs) and prints the driver's JSON, with this process's CPU seconds and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import time
+import uuid
+from typing import Any
+
+from bench import driver
+from bench.worker import build_runtime
+from tether.embedded import WorkflowRuntime
+from tether.embedded.aio import DaprWorkflowClient
+
+
+async def waiting(client: Any, count: int) -> dict[str, Any]:
+    """``count`` instances waiting on an event at once (memory), then all released."""
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    sem = asyncio.Semaphore(64)
+
+    async def start(iid: str) -> None:
+        async with sem:
+            await client.schedule_new_workflow("waiter", input=None, instance_id=iid)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(start(i) for i in ids))
+    scheduled = time.perf_counter() - t0
+    rss_waiting = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    async def release(iid: str) -> Any:
+        async with sem:
+            await client.raise_workflow_event(iid, "go", data=1)
+            return await client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
+
+    states = await asyncio.gather(*(release(i) for i in ids))
+    if any(s is None or s.runtime_status.name != "COMPLETED" for s in states):
+        raise RuntimeError("a waiting workflow did not complete")
+    total = time.perf_counter() - t0
+    return {"n": count, "schedule_s": scheduled, "total_s": total, "rss_waiting_mb": rss_waiting,
+            "wf_per_s": count / total}  # fmt: skip
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    client = DaprWorkflowClient(app_id="bench", store=args.store)
+    scenario = args.scenario
+    result: dict[str, Any] = {"scenario": scenario, "concurrency": args.concurrency}
+    if scenario in driver.INPUTS:
+        name, value = driver.INPUTS[scenario]
+        await driver.closed_loop(
+            client, name, value, min(args.concurrency, 20), max(10, args.concurrency)
+        )
+    me = os.times()
+    if scenario in driver.INPUTS:
+        name, value = driver.INPUTS[scenario]
+        latencies, elapsed = await driver.closed_loop(
+            client, name, value, args.concurrency, args.count
+        )
+        result.update(driver.summary(latencies))
+        result["elapsed_s"] = elapsed
+        result["wf_per_s"] = len(latencies) / elapsed
+    elif scenario == "timers":
+        result.update(await driver.timers(client, args.count, 1.0))
+    elif scenario == "long":
+        result.update(await driver.long_run(client, args.count))
+    elif scenario == "waiting":
+        result.update(await waiting(client, args.count))
+    else:
+        raise SystemExit(f"unknown scenario {scenario}")
+    after = os.times()
+    result["engine_cpu_s"] = (after.user + after.system) - (me.user + me.system)
+    result["worker_cpu_s"] = 0.0  # the worker is this process (counted above)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    await client.close()
+    return result
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("store")
+    parser.add_argument("scenario")
+    parser.add_argument("concurrency", type=int)
+    parser.add_argument("count", type=int)
+    args = parser.parse_args()
+    runtime = build_runtime("", "", WorkflowRuntime(app_id="bench", store=args.store))
+    runtime.start()
+    try:
+        result = asyncio.run(run(args))
+    finally:
+        runtime.shutdown()
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
