@@ -24,8 +24,8 @@ from typing import Any
 import hypothesis.internal.conjecture.optimiser  # noqa: F401
 import pytest
 
-from tether.testing import SidecarProcess
 from tests.conformance._support import DOORS, EmbeddedDoor, door_for
+from tether.testing import SidecarProcess
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -47,7 +47,8 @@ def main() -> None:
             print(f"ACK {instance_id}", flush=True)
         while True:
             time.sleep(1)
-    ids = [line.strip() for line in open(arg) if line.strip()]
+    with open(arg) as listing:
+        ids = [line.strip() for line in listing if line.strip()]
     for instance_id in ids:
         state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=120)
         status = state.runtime_status.name if state is not None else None
