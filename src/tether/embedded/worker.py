@@ -115,7 +115,8 @@ class InProcessWorker:
         delta = list(request.pastEvents)
         count = request.cachedHistory.eventCount if request.HasField("cachedHistory") else 0
         entry = self._cache.pop(request.instanceId, None)
-        if entry is not None and entry.committed == count:
+        same = entry is not None and entry.execution_id == request.executionId.value
+        if entry is not None and same and entry.committed == count:
             seen = len(entry.last_new)
             if _extends(delta, entry.last_new):
                 self._finish(request, token, self._sticky_turn(entry, request, delta[seen:]))
