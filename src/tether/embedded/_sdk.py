@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -164,23 +164,27 @@ def worker_options(sdk_worker: Any, cache_max_instances: int, cache_ttl: float) 
 # -- orchestrations ---------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LiveOrchestration:
     """An orchestrator generator kept alive between turns, with every event it has seen."""
 
     executor: Any
     ctx: Any
-    events: list[Any] = field(default_factory=list)  # every event processed, in order
+    seen: int = 0  # events processed so far
+    events: list[Any] | None = None  # every event processed, in order, when recording
 
     @property
     def complete(self) -> bool:
         return bool(self.ctx._is_complete)
 
 
-def new_orchestration(registry: Any, logger: logging.Logger, instance_id: str) -> LiveOrchestration:
+def new_orchestration(
+    registry: Any, logger: logging.Logger, instance_id: str, record: bool
+) -> LiveOrchestration:
     return LiveOrchestration(
         executor=_worker._OrchestrationExecutor(registry, logger),
         ctx=_worker._RuntimeOrchestrationContext(instance_id),
+        events=[] if record else None,
     )
 
 
@@ -195,8 +199,10 @@ def advance(
         if request.HasField("propagatedHistory")
         else None
     )
-    live.events += old_events
-    live.events += new_events
+    live.seen += len(old_events) + len(new_events)
+    if live.events is not None:
+        live.events += old_events
+        live.events += new_events
     try:
         ctx._is_replaying = True
         for event in old_events:

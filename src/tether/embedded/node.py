@@ -74,6 +74,32 @@ def _ports(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _at_exit(fn: Any) -> None:
+    """Stop the node when the interpreter exits, before thread pools refuse new work (the
+    store's close needs one): threading's exit hooks run before atexit's. Either way nothing
+    acknowledged is lost, since every acknowledgement waited for its commit."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        _exit_hooks.add(fn)
+        register(_run_exit_hook, fn)
+    else:
+        atexit.register(fn)
+
+
+_exit_hooks: set[Any] = set()
+
+
+def _run_exit_hook(fn: Any) -> None:
+    if fn in _exit_hooks:
+        _exit_hooks.discard(fn)
+        fn()
+
+
+def _forget_at_exit(fn: Any) -> None:
+    _exit_hooks.discard(fn)
+    atexit.unregister(fn)
+
+
 class EmbeddedNode:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -112,7 +138,7 @@ class EmbeddedNode:
             self._thread.join(5)
             self.stopped = True
             raise
-        atexit.register(self.stop)
+        _at_exit(self.stop)
         log.info(
             "embedded tether node for app %r on %s%s",
             self.settings.app_id,
@@ -165,7 +191,7 @@ class EmbeddedNode:
         if self.stopped:
             return
         self.stopped = True
-        atexit.unregister(self.stop)
+        _forget_at_exit(self.stop)
 
         async def stop() -> None:
             for worker in list(self.workers):

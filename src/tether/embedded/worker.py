@@ -37,12 +37,14 @@ log = logging.getLogger(__name__)
 _sdk_log = logging.getLogger("tether.embedded.sdk")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Entry:
     live: _sdk.LiveOrchestration
     execution_id: str
     committed: int  # the history length the engine believed this worker held at the last turn
-    last_new: list[Any]  # the previous turn's new events (to be found committed next time)
+    # The previous turn's new events, serialised (to be found committed next time). Bytes, not
+    # the messages: those would keep the whole work item they came in alive.
+    last_new: list[bytes]
     used: float = 0.0
 
 
@@ -107,7 +109,13 @@ class InProcessWorker:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The engine resends what it did not get an answer for (or the instance is gone).
+            log.warning("an embedded work item failed: %r", task.exception())
 
     # -- turns ---------------------------------------------------------------------------------
     def _turn(self, request: Any, token: str) -> None:
@@ -120,6 +128,9 @@ class InProcessWorker:
             seen = len(entry.last_new)
             if _extends(delta, entry.last_new):
                 self._finish(request, token, self._sticky_turn(entry, request, delta[seen:]))
+                return
+            if entry.live.events is None:  # the committed prefix is not kept: read it
+                self._spawn(self._turn_from_store(request, token, delta, count))
                 return
             past = entry.live.events[:count] + delta
         elif count:
@@ -139,16 +150,18 @@ class InProcessWorker:
 
     def _fresh_turn(self, request: Any, past: list[Any]) -> Any:
         self.replayed_turns += 1
-        live = _sdk.new_orchestration(self.options.registry, _sdk_log, request.instanceId)
+        live = _sdk.new_orchestration(
+            self.options.registry, _sdk_log, request.instanceId, record=self.verify
+        )
         response = self._guarded(live, past, request)
         self._keep(live, request, len(past), response)
         return response
 
     def _sticky_turn(self, entry: _Entry, request: Any, unseen: list[Any]) -> Any:
         self.sticky_turns += 1
-        past_len = len(entry.live.events) + len(unseen)
+        past_len = entry.live.seen + len(unseen)
         response = self._guarded(entry.live, unseen, request)
-        if self.verify:
+        if self.verify and entry.live.events is not None:
             full = entry.live.events[:past_len]
             expected = _sdk.replay(self.options.registry, _sdk_log, request, full)
             if _without_stack_traces(expected) != _without_stack_traces(response):
@@ -181,7 +194,7 @@ class InProcessWorker:
             live=live,
             execution_id=request.executionId.value,
             committed=past_len,
-            last_new=list(request.newEvents),
+            last_new=[e.SerializeToString() for e in request.newEvents],
             used=time.monotonic(),
         )
         self._evict()
@@ -262,8 +275,8 @@ def _without_stack_traces(response: Any) -> Any:
     return copy
 
 
-def _extends(delta: list[Any], seen: list[Any]) -> bool:
+def _extends(delta: list[Any], seen: list[bytes]) -> bool:
     """Whether the committed delta starts with exactly the events the generator saw last."""
     if len(delta) < len(seen):
         return False
-    return all(a is b or a == b for a, b in zip(delta, seen, strict=False))
+    return all(a.SerializeToString() == b for a, b in zip(delta, seen, strict=False))
