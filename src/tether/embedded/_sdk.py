@@ -16,14 +16,23 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from dapr.ext.workflow import dapr_workflow_client as _client
+from dapr.ext.workflow import workflow_runtime as _runtime
 from dapr.ext.workflow._durabletask import worker as _worker
 from dapr.ext.workflow._durabletask.internal import helpers as _helpers
 from dapr.ext.workflow._durabletask.internal.shared import is_async_callable
+from dapr.ext.workflow.aio import dapr_workflow_client as _aio_client
 from dapr.ext.workflow.propagation import PropagatedHistory
 
 from tether import pb
 
 SUPPORTED = "dapr[workflow] >=1.19,<1.20"
+
+# The SDK's own public classes (embedded mode subclasses them; taken before install() below
+# may point the SDK's names at the subclasses).
+SdkWorkflowRuntime: Any = _runtime.WorkflowRuntime
+SdkDaprWorkflowClient: Any = _client.DaprWorkflowClient
+SdkAsyncDaprWorkflowClient: Any = _aio_client.DaprWorkflowClient
 
 # Attributes the embedded runtime relies on, per internal class.
 _SHAPE: dict[str, tuple[Any, tuple[str, ...]]] = {
@@ -112,22 +121,19 @@ def check_sdk_shape() -> None:
 
 
 def _public_object_problems() -> list[str]:
-    import dapr.ext.workflow as wf
-    import dapr.ext.workflow.aio as wf_aio
-
     problems = []
-    runtime = wf.WorkflowRuntime(host="127.0.0.1", port="1")
+    runtime = SdkWorkflowRuntime(host="127.0.0.1", port="1")
     sdk_worker = getattr(runtime, "_WorkflowRuntime__worker", None)
     if not isinstance(sdk_worker, _worker.TaskHubGrpcWorker):
         problems.append("WorkflowRuntime.__worker")
     problems += [f"TaskHubGrpcWorker.{f}" for f in _WORKER_FIELDS if not hasattr(sdk_worker, f)]
-    client = wf.DaprWorkflowClient(host="127.0.0.1", port="1")
+    client = SdkDaprWorkflowClient(host="127.0.0.1", port="1")
     inner = getattr(client, "_DaprWorkflowClient__obj", None)
     if not (hasattr(inner, "_stub") and hasattr(inner, "_channel")):
         problems.append("DaprWorkflowClient.__obj._stub")
     if inner is not None and hasattr(inner, "_channel"):
         inner._channel.close()
-    aclient = wf_aio.DaprWorkflowClient(host="127.0.0.1", port="1")
+    aclient = SdkAsyncDaprWorkflowClient(host="127.0.0.1", port="1")
     ainner = getattr(aclient, "_DaprWorkflowClient__obj", None)
     if not (hasattr(ainner, "_stub") and hasattr(ainner, "_get_stub")):
         problems.append("aio.DaprWorkflowClient.__obj._stub")
@@ -363,6 +369,19 @@ def install_stub(client: Any, stub: Any) -> None:
     inner = client._DaprWorkflowClient__obj
     inner._channel.close()
     inner._stub = stub
+
+
+def install(runtime: type, client: type, async_client: type) -> None:
+    """Make the SDK's own names refer to the embedded classes, so unchanged app code that says
+    ``dapr.ext.workflow.WorkflowRuntime()`` runs embedded (``python -m tether.embedded``)."""
+    import dapr.ext.workflow as wf
+    import dapr.ext.workflow.aio as wf_aio
+    from dapr.ext.workflow import dapr_workflow_client, workflow_runtime
+    from dapr.ext.workflow.aio import dapr_workflow_client as aio_client
+
+    wf.WorkflowRuntime = workflow_runtime.WorkflowRuntime = runtime
+    wf.DaprWorkflowClient = dapr_workflow_client.DaprWorkflowClient = client
+    wf_aio.DaprWorkflowClient = aio_client.DaprWorkflowClient = async_client
 
 
 def install_async_stub(client: Any, stub: Any) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import dapr.ext.workflow as wf
-
 from tether.embedded import _sdk, node
 from tether.embedded.stub import InProcessStub
 
 
-class DaprWorkflowClient(wf.DaprWorkflowClient):  # type: ignore[misc]
+class DaprWorkflowClient(_sdk.SdkDaprWorkflowClient):  # type: ignore[misc]
     """``dapr.ext.workflow.DaprWorkflowClient`` on the embedded node of this process.
 
     ``host``/``port`` are accepted and ignored; ``app_id`` and ``store`` choose the node as for

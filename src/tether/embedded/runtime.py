@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dapr.ext.workflow as wf
-
 from tether.embedded import _sdk, node
 from tether.embedded.worker import InProcessWorker
 
@@ -14,7 +12,7 @@ _CACHE_MAX_INSTANCES = 100_000
 _CACHE_TTL_SECONDS = 3600.0
 
 
-class WorkflowRuntime(wf.WorkflowRuntime):  # type: ignore[misc]
+class WorkflowRuntime(_sdk.SdkWorkflowRuntime):  # type: ignore[misc]
     """``dapr.ext.workflow.WorkflowRuntime`` whose workflows run on an embedded tether node.
 
     Takes every argument of the SDK's runtime (``host``/``port`` are accepted and ignored:

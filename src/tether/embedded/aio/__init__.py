@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import dapr.ext.workflow.aio as wf_aio
-
 from tether.embedded import _sdk, node
 from tether.embedded.stub import AsyncInProcessStub
 
 
-class DaprWorkflowClient(wf_aio.DaprWorkflowClient):  # type: ignore[misc]
+class DaprWorkflowClient(_sdk.SdkAsyncDaprWorkflowClient):  # type: ignore[misc]
     """``dapr.ext.workflow.aio.DaprWorkflowClient`` on the embedded node of this process.
 
     Its calls are awaited on the caller's event loop while the engine runs on its own thread.
