@@ -121,9 +121,10 @@ class TimeSkipping:
         return node
 
     def runtime(self, **options: Any) -> WorkflowRuntime:
-        """A workflow runtime on this engine; every sticky turn is also checked against a
-        replay. Shut down when the context ends."""
-        options.setdefault("verify_sticky", True)
+        """A workflow runtime on this engine (options as for
+        :class:`tether.embedded.WorkflowRuntime`), shut down when the context ends. With
+        ``verify_sticky=True`` every sticky turn is replayed too and a difference fails the test
+        (workflow code then runs twice per turn, side effects guarded by ``is_replaying`` too)."""
         runtime = WorkflowRuntime(app_id=self.app_id, store=self.store_url, **options)
         self._runtimes.append(runtime)
         return runtime
