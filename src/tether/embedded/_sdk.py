@@ -270,12 +270,12 @@ def _response(
     )
 
 
-def failed_turn(instance_id: str, ex: Exception) -> Any:
+def failed_turn(request: Any, ex: Exception) -> Any:
     """The SDK worker's answer when executing a turn raised outside the executor."""
     action = _helpers.new_complete_workflow_action(
         -1, pb.FAILED, "", _helpers.new_failure_details(ex)
     )
-    return pb.WorkflowResponse(instanceId=instance_id, actions=[action])
+    return pb.WorkflowResponse(instanceId=request.instanceId, actions=[action])
 
 
 def ends_execution(response: Any) -> bool:

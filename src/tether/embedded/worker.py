@@ -98,13 +98,16 @@ class InProcessWorker:
             item = queue.get_nowait() if not queue.empty() else await queue.get()
             if item is None:
                 return  # the engine is shutting down
-            try:
-                if item.HasField("workflowRequest"):
-                    self._turn(item.workflowRequest, item.completionToken)
-                elif item.HasField("activityRequest"):
-                    await self._activity(item.activityRequest, item.completionToken)
-            except Exception:
-                log.exception("the embedded worker failed on a work item; it will be resent")
+            if item.HasField("workflowRequest"):
+                request = item.workflowRequest
+                try:
+                    self._turn(request, item.completionToken)
+                except Exception as ex:  # as the SDK worker does: the turn fails the workflow
+                    _sdk_log.exception("executing workflow %r failed", request.instanceId)
+                    self._forget(request.instanceId)
+                    self._finish(request, item.completionToken, _sdk.failed_turn(request, ex))
+            elif item.HasField("activityRequest"):
+                await self._activity(item.activityRequest, item.completionToken)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -181,7 +184,7 @@ class InProcessWorker:
         except Exception as ex:  # outside the executor: the SDK worker fails the workflow
             _sdk_log.exception("executing workflow %r failed", request.instanceId)
             live.ctx._is_complete = True
-            return _sdk.failed_turn(request.instanceId, ex)
+            return _sdk.failed_turn(request, ex)
 
     def _keep(
         self, live: _sdk.LiveOrchestration, request: Any, past_len: int, response: Any
