@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from tether.embedded import _sdk
 from tether.embedded.worker import InProcessWorker
 from tether.engine.engine import Engine
-from tether.settings import DEFAULT_APP_ID, Settings
+from tether.errors import ConfigError
+from tether.settings import DEFAULT_APP_ID, Settings, env_float, env_int
 from tether.sidecar import Sidecar
 from tether.store import open_store
 from tether.store.factory import default_store_url
@@ -49,10 +50,16 @@ def acquire(app_id: str | None = None, store: str | None = None, **options: Any)
     key = resolve(app_id, store)
     with _lock:
         node = _nodes.get(key)
+        serve = bool(options.get("serve"))
         if node is None or node.stopped:
-            node = EmbeddedNode(Settings(app_id=key[0], store_url=key[1], **_ports(options)))
-            node.start(serve=bool(options.get("serve")))
+            node = EmbeddedNode(_settings(key, options))
+            node.start(serve=serve)
             _nodes[key] = node
+        elif serve and node.sidecar is None:
+            raise ConfigError(
+                f"the embedded node of app {key[0]!r} on {key[1]} is already running without "
+                "ports; create the WorkflowRuntime(serve=True) before any client of that app"
+            )
         node.users += 1
         return node
 
@@ -67,11 +74,17 @@ def release(node: EmbeddedNode) -> None:
     node.stop()
 
 
-def _ports(options: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "grpc_port": int(options.get("grpc_port") or 0),
-        "http_port": int(options.get("http_port") or 0),
-    }
+def _settings(key: tuple[str, str], options: dict[str, Any]) -> Settings:
+    """A node's settings: the arguments, then the environment ``tether serve`` reads."""
+    return Settings(
+        app_id=key[0],
+        store_url=key[1],
+        grpc_port=int(options.get("grpc_port") or 0),
+        http_port=int(options.get("http_port") or 0),
+        api_token=os.environ.get("DAPR_API_TOKEN") or None,
+        max_payload_bytes=env_int("TETHER_MAX_PAYLOAD", 4 * 1024 * 1024),
+        start_wait_seconds=env_float("TETHER_START_WAIT_SECONDS", 5.0),
+    )
 
 
 def _at_exit(fn: Any) -> None:
