@@ -145,6 +145,7 @@ class WorkerOptions:
     """What a ``WorkflowRuntime`` was configured with, read from its SDK worker."""
 
     registry: Any
+    logger: logging.Logger  # the SDK worker's (with the runtime's logger options)
     max_activities: int
     max_turns: int
     thread_pool_workers: int
@@ -158,6 +159,7 @@ def worker_options(sdk_worker: Any, cache_max_instances: int, cache_ttl: float) 
     cache = sdk_worker._history_cache
     return WorkerOptions(
         registry=sdk_worker._registry,
+        logger=sdk_worker._logger,
         max_activities=options.maximum_concurrent_activity_work_items,
         max_turns=options.maximum_concurrent_orchestration_work_items,
         thread_pool_workers=options.maximum_thread_pool_workers,

@@ -34,7 +34,6 @@ from tether.engine.dispatch import WorkerStream
 from tether.engine.engine import Engine
 
 log = logging.getLogger(__name__)
-_sdk_log = logging.getLogger("tether.embedded.sdk")
 
 
 @dataclass(eq=False, slots=True)
@@ -59,7 +58,7 @@ class InProcessWorker:
         self.mismatches: list[str] = []
         self.sticky_turns = 0
         self.replayed_turns = 0
-        self._activities = _sdk.Activities(options.registry, _sdk_log)
+        self._activities = _sdk.Activities(options.registry, options.logger)
         self._pool = ThreadPoolExecutor(
             max_workers=options.thread_pool_workers, thread_name_prefix="tether-activity"
         )
@@ -103,7 +102,9 @@ class InProcessWorker:
                 try:
                     self._turn(request, item.completionToken)
                 except Exception as ex:  # as the SDK worker does: the turn fails the workflow
-                    _sdk_log.exception("executing workflow %r failed", request.instanceId)
+                    self.options.logger.exception(
+                        "executing workflow %r failed", request.instanceId
+                    )
                     self._forget(request.instanceId)
                     self._finish(request, item.completionToken, _sdk.failed_turn(request, ex))
             elif item.HasField("activityRequest"):
@@ -154,7 +155,7 @@ class InProcessWorker:
     def _fresh_turn(self, request: Any, past: list[Any]) -> Any:
         self.replayed_turns += 1
         live = _sdk.new_orchestration(
-            self.options.registry, _sdk_log, request.instanceId, record=self.verify
+            self.options.registry, self.options.logger, request.instanceId, record=self.verify
         )
         response = self._guarded(live, past, request)
         self._keep(live, request, len(past), response)
@@ -166,7 +167,7 @@ class InProcessWorker:
         response = self._guarded(entry.live, unseen, request)
         if self.verify and entry.live.events is not None:
             full = entry.live.events[:past_len]
-            expected = _sdk.replay(self.options.registry, _sdk_log, request, full)
+            expected = _sdk.replay(self.options.registry, self.options.logger, request, full)
             if _without_stack_traces(expected) != _without_stack_traces(response):
                 message = (
                     f"sticky turn of {request.instanceId!r} differs from a replay:\n"
@@ -182,7 +183,7 @@ class InProcessWorker:
         try:
             return _sdk.advance(live, old, list(request.newEvents), request)
         except Exception as ex:  # outside the executor: the SDK worker fails the workflow
-            _sdk_log.exception("executing workflow %r failed", request.instanceId)
+            self.options.logger.exception("executing workflow %r failed", request.instanceId)
             live.ctx._is_complete = True
             return _sdk.failed_turn(request, ex)
 
