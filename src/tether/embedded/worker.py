@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,9 @@ class InProcessWorker:
         self._drain: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._activities_running = 0
+        self._finished: list[Any] = []  # sync activities' responses not yet collected
+        self._finished_lock = threading.Lock()
+        self._wake_pending = False
 
     @property
     def busy(self) -> bool:
@@ -230,22 +234,34 @@ class InProcessWorker:
         if is_async:
             self._spawn(self._async_activity(fn, request, token))
             return
-        loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(self._pool, self._activities.run, fn, request, token)
+            self._pool.submit(self._run_sync, asyncio.get_running_loop(), fn, request, token)
         except RuntimeError:  # the pool is shut down: the engine resends the task elsewhere
             self._activity_done()
-            return
-        future.add_done_callback(self._sync_done)
+
+    def _run_sync(self, loop: asyncio.AbstractEventLoop, fn: Any, request: Any, token: str) -> None:
+        """In a pool thread: run the activity, hand its response to the loop. Responses that
+        finish together share one wake-up of the loop."""
+        response = self._activities.run(fn, request, token)
+        with self._finished_lock:
+            self._finished.append(response)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the engine resends
+            loop.call_soon_threadsafe(self._collect)
+
+    def _collect(self) -> None:
+        with self._finished_lock:
+            finished, self._finished = self._finished, []
+            self._wake_pending = False
+        for response in finished:
+            self._activity_done()
+            self._spawn(self.engine.complete_activity(self._deliverable(response)))
 
     def _activity_done(self) -> None:
         self._activities_running -= 1
         self._slots.release()
-
-    def _sync_done(self, future: asyncio.Future[Any]) -> None:
-        self._activity_done()
-        if not future.cancelled() and future.exception() is None:
-            self._spawn(self.engine.complete_activity(self._deliverable(future.result())))
 
     def _deliverable(self, response: Any) -> Any:
         """As the SDK worker does when gRPC refuses a result as too large: fail the task."""
