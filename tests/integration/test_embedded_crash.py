@@ -69,7 +69,10 @@ def test_sigkill_of_an_embedded_app_loses_nothing_acknowledged(
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    results = [json.loads(line) for line in resumed.stdout.splitlines() if line.startswith("{")]
+    lines = resumed.stdout.splitlines()
+    unfinished = int(next(line for line in lines if line.startswith("UNFINISHED")).split()[1])
+    assert unfinished >= 5, "the kill should leave workflows in flight"
+    results = [json.loads(line) for line in lines if line.startswith("{")]
     assert [r["id"] for r in results] == acked
     for r in results:
         n = int(r["id"].split("-")[1])

@@ -2,7 +2,8 @@
 
 ``start STORE COUNT``: start COUNT chained workflows one after another, printing ``ACK <id>``
 (flushed) once each start has returned, i.e. is acknowledged; then wait forever.
-``resume STORE IDS_FILE``: start the runtime only, wait for every listed workflow, print one JSON
+``resume STORE IDS_FILE``: start the runtime only, print ``UNFINISHED <n>`` (how many listed
+workflows had not completed when it came up), wait for every listed workflow, print one JSON
 line per workflow (id, status, output) and exit.
 """
 
@@ -29,7 +30,7 @@ def build(store: str) -> tuple[Any, Any]:
 
     @runtime.activity(name="step")
     def step(ctx: Any, x: int) -> int:
-        time.sleep(0.002)
+        time.sleep(0.02)
         return x + 1
 
     return runtime, chain
@@ -49,6 +50,11 @@ def main() -> None:
             time.sleep(1)
     with open(arg) as listing:
         ids = [line.strip() for line in listing if line.strip()]
+    unfinished = 0
+    for instance_id in ids:
+        state = client.get_workflow_state(instance_id)
+        unfinished += state is None or state.runtime_status.name != "COMPLETED"
+    print(f"UNFINISHED {unfinished}", flush=True)
     for instance_id in ids:
         state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=120)
         status = state.runtime_status.name if state is not None else None
