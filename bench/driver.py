@@ -19,7 +19,7 @@ from typing import Any
 
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
-from bench.stats import cpu_seconds, pct, summary
+from bench.stats import cpu_seconds, pct, rss_mb, summary
 
 INPUTS: dict[str, tuple[str, Any]] = {
     "series": ("series", 1),
@@ -110,6 +110,34 @@ async def long_run(client: DaprWorkflowClient, n: int) -> dict[str, Any]:
     }
 
 
+async def waiting(client: Any, count: int, watch: int | None = None) -> dict[str, Any]:
+    """``count`` instances waiting on an event at once, then all released. The RSS while they
+    wait is the watched process's (the sidecar), else this process's (embedded)."""
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    sem = asyncio.Semaphore(64)
+
+    async def start(iid: str) -> None:
+        async with sem:
+            await client.schedule_new_workflow("waiter", input=None, instance_id=iid)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(start(i) for i in ids))
+    scheduled = time.perf_counter() - t0
+    rss_waiting = rss_mb(watch or os.getpid())["rss_mb"]
+
+    async def release(iid: str) -> Any:
+        async with sem:
+            await client.raise_workflow_event(iid, "go", data=1)
+            return await client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
+
+    states = await asyncio.gather(*(release(i) for i in ids))
+    if any(s is None or s.runtime_status.name != "COMPLETED" for s in states):
+        raise RuntimeError("a waiting workflow did not complete")
+    total = time.perf_counter() - t0
+    return {"n": count, "schedule_s": scheduled, "total_s": total, "rss_waiting_mb": rss_waiting,
+            "wf_per_s": count / total}  # fmt: skip
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     host, port = args.address.rsplit(":", 1)
     client = DaprWorkflowClient(host=host, port=port)
@@ -131,6 +159,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result.update(await timers(client, args.count, 1.0))
     elif scenario == "long":
         result.update(await long_run(client, args.count))
+    elif scenario == "waiting":
+        result.update(await waiting(client, args.count, args.watch[0] if args.watch else None))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     after = os.times()

@@ -13,41 +13,12 @@ import json
 import logging
 import os
 import resource
-import time
-import uuid
 from typing import Any
 
 from bench import driver
 from bench.worker import build_runtime
 from tether.embedded import WorkflowRuntime
 from tether.embedded.aio import DaprWorkflowClient
-
-
-async def waiting(client: Any, count: int) -> dict[str, Any]:
-    """``count`` instances waiting on an event at once (memory), then all released."""
-    ids = [uuid.uuid4().hex for _ in range(count)]
-    sem = asyncio.Semaphore(64)
-
-    async def start(iid: str) -> None:
-        async with sem:
-            await client.schedule_new_workflow("waiter", input=None, instance_id=iid)
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(start(i) for i in ids))
-    scheduled = time.perf_counter() - t0
-    rss_waiting = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    async def release(iid: str) -> Any:
-        async with sem:
-            await client.raise_workflow_event(iid, "go", data=1)
-            return await client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
-
-    states = await asyncio.gather(*(release(i) for i in ids))
-    if any(s is None or s.runtime_status.name != "COMPLETED" for s in states):
-        raise RuntimeError("a waiting workflow did not complete")
-    total = time.perf_counter() - t0
-    return {"n": count, "schedule_s": scheduled, "total_s": total, "rss_waiting_mb": rss_waiting,
-            "wf_per_s": count / total}  # fmt: skip
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,7 +44,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     elif scenario == "long":
         result.update(await driver.long_run(client, args.count))
     elif scenario == "waiting":
-        result.update(await waiting(client, args.count))
+        result.update(await driver.waiting(client, args.count))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     after = os.times()

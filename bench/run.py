@@ -423,8 +423,6 @@ def main(argv: list[str] | None = None) -> int:
             for system in systems:
                 if system == "ceiling" and sc.name in ("timers", "waiting"):
                     continue  # the stub has no timers and keeps no waiting instances
-                if system != "embedded" and sc.name == "waiting":
-                    continue  # measured in the embedded process only (its RSS is the app's)
                 progress(started, system, tag)
                 if system == "embedded":
                     rounds.setdefault(system, []).append(run_embedded(sc))
