@@ -138,17 +138,17 @@ async def waiting(client: Any, count: int, watch: int | None = None) -> dict[str
             "wf_per_s": count / total}  # fmt: skip
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    host, port = args.address.rsplit(":", 1)
-    client = DaprWorkflowClient(host=host, port=port)
+async def warm_up(client: Any, args: argparse.Namespace) -> None:
+    """Connections, code paths, the worker's pools; not measured."""
+    if args.scenario in INPUTS:
+        name, value = INPUTS[args.scenario]
+        await closed_loop(client, name, value, min(args.concurrency, 20), max(10, args.concurrency))
+
+
+async def measure(client: Any, args: argparse.Namespace, watch: int | None) -> dict[str, Any]:
+    """Run the scenario once; ``watch``: the process whose RSS the waiting scenario reports."""
     scenario = args.scenario
     result: dict[str, Any] = {"scenario": scenario, "concurrency": args.concurrency}
-    if scenario in INPUTS:
-        name, value = INPUTS[scenario]
-        # Warm-up: connections, code paths, the worker's pools; not measured.
-        await closed_loop(client, name, value, min(args.concurrency, 20), max(10, args.concurrency))
-    watched = {pid: cpu_seconds(pid) for pid in args.watch}
-    me = os.times()
     if scenario in INPUTS:
         name, value = INPUTS[scenario]
         latencies, elapsed = await closed_loop(client, name, value, args.concurrency, args.count)
@@ -160,9 +160,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     elif scenario == "long":
         result.update(await long_run(client, args.count))
     elif scenario == "waiting":
-        result.update(await waiting(client, args.count, args.watch[0] if args.watch else None))
+        result.update(await waiting(client, args.count, watch))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
+    return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    host, port = args.address.rsplit(":", 1)
+    client = DaprWorkflowClient(host=host, port=port)
+    await warm_up(client, args)
+    watched = {pid: cpu_seconds(pid) for pid in args.watch}
+    me = os.times()
+    result = await measure(client, args, args.watch[0] if args.watch else None)
     after = os.times()
     result["cpu_s"] = {str(pid): cpu_seconds(pid) - t for pid, t in watched.items()}
     result["driver_cpu_s"] = (after.user + after.system) - (me.user + me.system)

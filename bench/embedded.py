@@ -23,30 +23,9 @@ from tether.embedded.aio import DaprWorkflowClient
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     client = DaprWorkflowClient(app_id="bench", store=args.store)
-    scenario = args.scenario
-    result: dict[str, Any] = {"scenario": scenario, "concurrency": args.concurrency}
-    if scenario in driver.INPUTS:
-        name, value = driver.INPUTS[scenario]
-        await driver.closed_loop(
-            client, name, value, min(args.concurrency, 20), max(10, args.concurrency)
-        )
+    await driver.warm_up(client, args)
     me = os.times()
-    if scenario in driver.INPUTS:
-        name, value = driver.INPUTS[scenario]
-        latencies, elapsed = await driver.closed_loop(
-            client, name, value, args.concurrency, args.count
-        )
-        result.update(driver.summary(latencies))
-        result["elapsed_s"] = elapsed
-        result["wf_per_s"] = len(latencies) / elapsed
-    elif scenario == "timers":
-        result.update(await driver.timers(client, args.count, 1.0))
-    elif scenario == "long":
-        result.update(await driver.long_run(client, args.count))
-    elif scenario == "waiting":
-        result.update(await driver.waiting(client, args.count))
-    else:
-        raise SystemExit(f"unknown scenario {scenario}")
+    result = await driver.measure(client, args, None)
     after = os.times()
     result["engine_cpu_s"] = (after.user + after.system) - (me.user + me.system)
     result["worker_cpu_s"] = 0.0  # the worker is this process (counted above)
