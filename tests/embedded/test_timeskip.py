@@ -81,3 +81,34 @@ def test_sleep_moves_the_clock_and_fires_due_timers(workflow_env: TimeSkipping) 
     assert workflow_env.now() - before >= timedelta(hours=2)
     state = workflow_env.client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
     assert state is not None and state.runtime_status == wf.WorkflowStatus.COMPLETED
+
+
+def test_retry_back_off_is_skipped_and_sticky_turns_match_replay(
+    workflow_env: TimeSkipping,
+) -> None:
+    runtime = workflow_env.runtime(verify_sticky=True)
+    attempts: list[int] = []
+    policy = wf.RetryPolicy(
+        first_retry_interval=timedelta(hours=1), max_number_of_attempts=3, backoff_coefficient=2
+    )
+
+    @runtime.workflow(name="stubborn")
+    def stubborn(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
+        result = yield ctx.call_activity(flaky, input=None, retry_policy=policy)
+        return [result, ctx.current_utc_datetime.isoformat()]
+
+    @runtime.activity(name="flaky")
+    def flaky(ctx: Any, _: Any) -> int:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError(f"attempt {len(attempts)} failed")
+        return len(attempts)
+
+    runtime.start()
+    before = workflow_env.now()
+    iid = workflow_env.client.schedule_new_workflow(stubborn, input=None)
+    state = workflow_env.client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
+    assert state is not None and state.runtime_status == wf.WorkflowStatus.COMPLETED
+    assert len(attempts) == 3
+    # Two back-offs: 1 h, then 2 h, in virtual time.
+    assert workflow_env.now() - before >= timedelta(hours=3)
