@@ -19,7 +19,7 @@ from typing import Any
 
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
-from bench.stats import cpu_seconds, pct, summary
+from bench.stats import cpu_seconds, pct, rss_mb, summary
 
 INPUTS: dict[str, tuple[str, Any]] = {
     "series": ("series", 1),
@@ -110,17 +110,45 @@ async def long_run(client: DaprWorkflowClient, n: int) -> dict[str, Any]:
     }
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    host, port = args.address.rsplit(":", 1)
-    client = DaprWorkflowClient(host=host, port=port)
+async def waiting(client: Any, count: int, watch: int | None = None) -> dict[str, Any]:
+    """``count`` instances waiting on an event at once, then all released. The RSS while they
+    wait is the watched process's (the sidecar), else this process's (embedded)."""
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    sem = asyncio.Semaphore(64)
+
+    async def start(iid: str) -> None:
+        async with sem:
+            await client.schedule_new_workflow("waiter", input=None, instance_id=iid)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(start(i) for i in ids))
+    scheduled = time.perf_counter() - t0
+    rss_waiting = rss_mb(watch or os.getpid())["rss_mb"]
+
+    async def release(iid: str) -> Any:
+        async with sem:
+            await client.raise_workflow_event(iid, "go", data=1)
+            return await client.wait_for_workflow_completion(iid, timeout_in_seconds=300)
+
+    states = await asyncio.gather(*(release(i) for i in ids))
+    if any(s is None or s.runtime_status.name != "COMPLETED" for s in states):
+        raise RuntimeError("a waiting workflow did not complete")
+    total = time.perf_counter() - t0
+    return {"n": count, "schedule_s": scheduled, "total_s": total, "rss_waiting_mb": rss_waiting,
+            "wf_per_s": count / total}  # fmt: skip
+
+
+async def warm_up(client: Any, args: argparse.Namespace) -> None:
+    """Connections, code paths, the worker's pools; not measured."""
+    if args.scenario in INPUTS:
+        name, value = INPUTS[args.scenario]
+        await closed_loop(client, name, value, min(args.concurrency, 20), max(10, args.concurrency))
+
+
+async def measure(client: Any, args: argparse.Namespace, watch: int | None) -> dict[str, Any]:
+    """Run the scenario once; ``watch``: the process whose RSS the waiting scenario reports."""
     scenario = args.scenario
     result: dict[str, Any] = {"scenario": scenario, "concurrency": args.concurrency}
-    if scenario in INPUTS:
-        name, value = INPUTS[scenario]
-        # Warm-up: connections, code paths, the worker's pools; not measured.
-        await closed_loop(client, name, value, min(args.concurrency, 20), max(10, args.concurrency))
-    watched = {pid: cpu_seconds(pid) for pid in args.watch}
-    me = os.times()
     if scenario in INPUTS:
         name, value = INPUTS[scenario]
         latencies, elapsed = await closed_loop(client, name, value, args.concurrency, args.count)
@@ -131,8 +159,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result.update(await timers(client, args.count, 1.0))
     elif scenario == "long":
         result.update(await long_run(client, args.count))
+    elif scenario == "waiting":
+        result.update(await waiting(client, args.count, watch))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
+    return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    host, port = args.address.rsplit(":", 1)
+    client = DaprWorkflowClient(host=host, port=port)
+    await warm_up(client, args)
+    watched = {pid: cpu_seconds(pid) for pid in args.watch}
+    me = os.times()
+    result = await measure(client, args, args.watch[0] if args.watch else None)
     after = os.times()
     result["cpu_s"] = {str(pid): cpu_seconds(pid) - t for pid, t in watched.items()}
     result["driver_cpu_s"] = (after.user + after.system) - (me.user + me.system)

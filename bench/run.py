@@ -39,7 +39,7 @@ class Scenario:
 
     @property
     def key(self) -> str:
-        if self.name in ("timers", "long"):
+        if self.name in ("timers", "long", "waiting"):
             return f"{self.name} n={self.count}"
         return f"{self.name} c={self.concurrency}"
 
@@ -56,6 +56,7 @@ def scenarios(quick: bool) -> list[Scenario]:
     out.append(Scenario("payload", 10, 40 if quick else 300))
     out.append(Scenario("timers", 0, 300 if quick else 5000))
     out.append(Scenario("long", 1, 100 if quick else 1000))
+    out.append(Scenario("waiting", 0, 1000 if quick else 10000))
     return out
 
 
@@ -179,6 +180,20 @@ def _run_sdk(system: str, sc: Scenario, keep: bool, tracing: str | None) -> dict
     return result
 
 
+def run_embedded(sc: Scenario) -> dict[str, Any]:
+    """One scenario with the engine embedded in the app: workflows, worker and client in one
+    process (``bench.embedded``), on a fresh SQLite file with the same durability."""
+    with tempfile.TemporaryDirectory(prefix="bench-embedded-") as tmp:
+        cmd = [PY, "-m", "bench.embedded", f"sqlite:///{Path(tmp) / 'tether.db'}", sc.name,
+               str(sc.concurrency), str(sc.count)]  # fmt: skip
+        env = dict(os.environ, TETHER_HOME=str(Path(tmp) / "home"))
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+        if out.returncode != 0:
+            raise RuntimeError(f"embedded run failed:\n{out.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return result
+
+
 def ensure_dbos() -> Path:
     python = DBOS_VENV / "bin" / "python"
     if not python.exists():
@@ -232,7 +247,7 @@ def _f(value: Any, fmt: str = "{:.1f}") -> str:
 
 def _primary(scenario: str) -> str:
     """The figure that picks a scenario's median round."""
-    return {"timers": "total_s", "long": "ratio"}.get(scenario, "wf_per_s")
+    return {"timers": "total_s", "long": "ratio", "waiting": "total_s"}.get(scenario, "wf_per_s")
 
 
 def combine(scenario: str, rounds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -250,14 +265,15 @@ def combine(scenario: str, rounds: dict[str, list[dict[str, Any]]]) -> dict[str,
 
 def paired_ratios(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Median over rounds of tether's throughput divided by the other system's in the same
-    round: runs next to each other share the machine's mood, so the pairs cancel its drift."""
-    tether = rounds.get("tether", [])
+    round: runs next to each other share the machine's mood, so the pairs cancel its drift.
+    Keys: "ceiling", "dbos" (the sidecar against them) and "embedded/dbos"."""
     out: dict[str, float] = {}
-    for other in ("ceiling", "dbos"):
-        pairs = zip(tether, rounds.get(other, []), strict=False)
+    for mine, other, key in (("tether", "ceiling", "ceiling"), ("tether", "dbos", "dbos"),
+                             ("embedded", "dbos", "embedded/dbos")):  # fmt: skip
+        pairs = zip(rounds.get(mine, []), rounds.get(other, []), strict=False)
         ratios = [t["wf_per_s"] / o["wf_per_s"] for t, o in pairs if o.get("wf_per_s")]
         if ratios:
-            out[other] = statistics.median(ratios)
+            out[key] = statistics.median(ratios)
     return out
 
 
@@ -279,19 +295,23 @@ def table(
     results: dict[str, dict[str, dict[str, Any]]], ratios: dict[str, dict[str, float]]
 ) -> str:
     head = ("scenario", "tether wf/s", "range", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-            "ceiling wf/s", "% ceil", "DBOS wf/s", "DBOS p50", "DBOS p95", "tether/DBOS",
+            "ceiling wf/s", "% ceil", "embedded wf/s", "emb p50", "emb p95", "emb/DBOS",
+            "DBOS wf/s", "DBOS p50", "DBOS p95", "tether/DBOS",
             "tether CPU s", "worker CPU s", "driver CPU s", "peak RSS MB")  # fmt: skip
     rows = [head]
     for key, by in results.items():
         t, c, d = by.get("tether", {}), by.get("ceiling", {}), by.get("dbos", {})
-        if key.startswith(("timers", "long")):
+        e = by.get("embedded", {})
+        if key.startswith(("timers", "long", "waiting")):
             continue
         r = ratios.get(key, {})
         rows.append((
             key, _f(t.get("wf_per_s")), _range(t), _f(t.get("p50_ms")), _f(t.get("p90_ms")),
             _f(t.get("p95_ms")), _f(t.get("p99_ms")), _f(c.get("wf_per_s")),
             _f(100 * r["ceiling"], "{:.0f}%") if "ceiling" in r else "-",
-            _f(d.get("wf_per_s")), _f(d.get("p50_ms")), _f(d.get("p95_ms")),
+            _f(e.get("wf_per_s")), _f(e.get("p50_ms")), _f(e.get("p95_ms")),
+            _f(r.get("embedded/dbos"), "{:.2f}x"), _f(d.get("wf_per_s")), _f(d.get("p50_ms")),
+            _f(d.get("p95_ms")),
             _f(r.get("dbos"), "{:.2f}x"), _f(t.get("engine_cpu_s"), "{:.2f}"),
             _f(t.get("worker_cpu_s"), "{:.2f}"), _f(t.get("driver_cpu_s"), "{:.2f}"),
             _f(t.get("peak_rss_mb")),
@@ -313,6 +333,15 @@ def table(
                     f"{_f(r.get('late_max_ms'), '{:.0f}')} ms, "
                     f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s, "
                     f"peak RSS {_f(r.get('peak_rss_mb'))} MB{_rounds(r, 'all done', ' s')}"
+                )
+        elif key.startswith("waiting"):
+            lines.append("")
+            lines.append(f"{key}: instances waiting on an event at once, then all released")
+            for system, r in by.items():
+                lines.append(
+                    f"  {system:8} start all {_f(r.get('schedule_s'), '{:.1f}')} s, all done "
+                    f"{_f(r.get('total_s'), '{:.1f}')} s, RSS while waiting "
+                    f"{_f(r.get('rss_waiting_mb'))} MB, peak RSS {_f(r.get('peak_rss_mb'))} MB"
                 )
         elif key.startswith("long"):
             lines.append("")
@@ -353,7 +382,7 @@ def _tracing_lines(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
 
 def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path | None:
     """Throughput and latency of the closed-loop scenarios; None when none of them ran."""
-    keys = [k for k in results if not k.startswith(("timers", "long"))]
+    keys = [k for k in results if not k.startswith(("timers", "long", "waiting"))]
     if not keys:
         return None
     import matplotlib
@@ -361,7 +390,8 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path | No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    systems = [s for s in ("tether", "ceiling", "dbos") if any(s in results[k] for k in keys)]
+    systems = [s for s in ("tether", "embedded", "ceiling", "dbos")
+               if any(s in results[k] for k in keys)]  # fmt: skip
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(10, len(keys) * 0.9), 9))
     width = 0.8 / len(systems)
     for i, system in enumerate(systems):
@@ -372,7 +402,7 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path | No
     ax1.set_ylabel("workflows / s")
     ax1.set_title("throughput (closed loop)")
     ax1.legend()
-    lat_systems = [s for s in ("tether", "dbos") if s in systems]
+    lat_systems = [s for s in ("tether", "embedded", "dbos") if s in systems]
     pcts = ("p50_ms", "p95_ms", "p99_ms")
     width = 0.8 / (len(lat_systems) * len(pcts))
     n = 0
@@ -394,7 +424,7 @@ def plot(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path | No
 
 
 DURABILITY = (
-    "tether: SQLite WAL, synchronous=FULL (its default); "
+    "tether (sidecar and embedded): SQLite WAL, synchronous=FULL (its default); "
     "DBOS: SQLite WAL, synchronous=FULL (forced on every connection)"
 )
 
@@ -409,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--baseline", choices=["dbos"], help="also run the scenarios on DBOS")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the stub-server ceiling")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=["tether", "embedded", "ceiling"],
+        help="which systems to run (default: tether embedded ceiling); DBOS via --baseline",
+    )
     parser.add_argument("--only", nargs="*", help="scenario names to run (e.g. series long)")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs in bench/results")
     parser.add_argument(
@@ -430,8 +466,13 @@ def main(argv: list[str] | None = None) -> int:
     if rounds_wanted < 1:
         parser.error("--rounds must be at least 1")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    tethers = {"off": ["tether"], "on": ["tether+otel"], "both": ["tether", "tether+otel"]}
-    systems = tethers[args.tracing] + ([] if args.no_ceiling else ["ceiling"])
+    systems = args.systems or ["tether", "embedded", "ceiling"]
+    if args.no_ceiling and "ceiling" in systems:
+        systems.remove("ceiling")
+    if args.tracing != "off" and "tether" in systems:
+        at = systems.index("tether")
+        traced = ["tether+otel"] if args.tracing == "on" else ["tether", "tether+otel"]
+        systems[at : at + 1] = traced
     dbos_python = ensure_dbos() if args.baseline == "dbos" else None
     results: dict[str, dict[str, dict[str, Any]]] = {}
     ratios: dict[str, dict[str, float]] = {}
@@ -443,13 +484,16 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(rounds_wanted):
             tag = f"{sc.key} round {n + 1}/{rounds_wanted}"
             for system in systems:
-                if system == "ceiling" and sc.name == "timers":
-                    continue  # the stub has no timers
+                if system == "ceiling" and sc.name in ("timers", "waiting"):
+                    continue  # the stub has no timers and keeps no waiting instances
                 progress(started, system, tag)
+                if system == "embedded":
+                    rounds.setdefault(system, []).append(run_embedded(sc))
+                    continue
                 kind = "stub" if system == "ceiling" else "tether"
                 traced = system == "tether+otel"
                 rounds.setdefault(system, []).append(run_sdk(kind, sc, args.keep_logs, traced))
-            if dbos_python is not None:
+            if dbos_python is not None and sc.name != "waiting":
                 progress(started, "dbos", tag)
                 rounds.setdefault("dbos", []).append(run_dbos(dbos_python, sc))
         results[sc.key] = combine(sc.name, rounds)

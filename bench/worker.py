@@ -19,8 +19,11 @@ import dapr.ext.workflow as wf
 MOD = 1_000_000_007
 
 
-def build_runtime(host: str, port: str) -> wf.WorkflowRuntime:
-    rt = wf.WorkflowRuntime(host=host, port=port)
+def build_runtime(
+    host: str, port: str, rt: wf.WorkflowRuntime | None = None
+) -> wf.WorkflowRuntime:
+    """The bench workflows, registered on ``rt`` (default: an SDK runtime for HOST:PORT)."""
+    rt = rt if rt is not None else wf.WorkflowRuntime(host=host, port=port)
 
     @rt.activity(name="step")
     def step(ctx: Any, x: int) -> int:
@@ -64,6 +67,11 @@ def build_runtime(host: str, port: str) -> wf.WorkflowRuntime:
     def timer(ctx: Any, seconds: float) -> Any:
         yield ctx.create_timer(timedelta(seconds=seconds))
         return 1
+
+    @rt.workflow(name="waiter")
+    def waiter(ctx: Any, _: Any) -> Any:
+        value = yield ctx.wait_for_external_event("go")
+        return value
 
     @rt.workflow(name="long")
     def long(ctx: Any, n: int) -> Any:

@@ -1,5 +1,12 @@
-"""Shared fixtures: a real ``tether serve`` subprocess on a temporary SQLite file, and the
-official Dapr SDK (worker and client) pointed at it."""
+"""Shared fixtures: a real tether on a temporary SQLite file, and the official Dapr SDK (worker
+and client) pointed at it.
+
+The conformance suite runs every test body through both doors into the engine: ``sidecar`` (a
+``tether serve`` subprocess, the SDK over gRPC) and ``embedded`` (the engine inside this process,
+``tether.embedded``'s runtime and client, the node also serving the gRPC port so raw protocol
+calls in the tests reach it). Embedded runs check every sticky turn against a full replay
+(``TETHER_STICKY_VERIFY=0`` turns that off). Tests about gRPC wire details are sidecar-only:
+see ``SIDECAR_ONLY`` in ``tests/conformance/_support.py``."""
 
 from __future__ import annotations
 
@@ -17,12 +24,30 @@ from typing import Any
 import hypothesis.internal.conjecture.optimiser  # noqa: F401
 import pytest
 
+from tests.conformance._support import DOORS, EmbeddedDoor, door_for
 from tether.testing import SidecarProcess
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "door" in metafunc.fixturenames:
+        doors = door_for(metafunc.definition.nodeid, DOORS)
+        if len(doors) > 1:  # sidecar-only tests keep their plain IDs
+            metafunc.parametrize("door", doors, indirect=True)
+
+
 @pytest.fixture
-def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
-    proc = SidecarProcess(tmp_path / "tether.db", app_id="testapp").start()
+def door(request: pytest.FixtureRequest) -> str:
+    """Which way the SDK reaches the engine: "sidecar" (gRPC) or "embedded" (in-process)."""
+    return getattr(request, "param", "sidecar")
+
+
+@pytest.fixture
+def sidecar(tmp_path: Path, door: str) -> Iterator[SidecarProcess | EmbeddedDoor]:
+    proc: SidecarProcess | EmbeddedDoor
+    if door == "embedded":
+        proc = EmbeddedDoor(tmp_path / "tether.db", app_id="testapp").start()
+    else:
+        proc = SidecarProcess(tmp_path / "tether.db", app_id="testapp").start()
     try:
         yield proc
     finally:
@@ -30,7 +55,7 @@ def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
 
 
 @pytest.fixture
-def wf_runtime(sidecar: SidecarProcess) -> Iterator[Callable[..., Any]]:
+def wf_runtime(sidecar: SidecarProcess | EmbeddedDoor) -> Iterator[Callable[..., Any]]:
     """Build a ``WorkflowRuntime`` against the sidecar; call ``.start()`` after registering.
     Every runtime made is shut down at the end of the test."""
     import dapr.ext.workflow as wf
@@ -38,7 +63,10 @@ def wf_runtime(sidecar: SidecarProcess) -> Iterator[Callable[..., Any]]:
     made: list[Any] = []
 
     def factory(**kwargs: Any) -> Any:
-        runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(sidecar.grpc_port), **kwargs)
+        if isinstance(sidecar, EmbeddedDoor):
+            runtime = sidecar.runtime(**kwargs)
+        else:
+            runtime = wf.WorkflowRuntime(host="127.0.0.1", port=str(sidecar.grpc_port), **kwargs)
         made.append(runtime)
         return runtime
 
@@ -46,13 +74,20 @@ def wf_runtime(sidecar: SidecarProcess) -> Iterator[Callable[..., Any]]:
     for runtime in made:
         with contextlib.suppress(Exception):
             runtime.shutdown()
+    if isinstance(sidecar, EmbeddedDoor):
+        sidecar.assert_sticky_matched_replay()
 
 
 @pytest.fixture
-def wf_client(sidecar: SidecarProcess) -> Any:
+def wf_client(sidecar: SidecarProcess | EmbeddedDoor) -> Iterator[Any]:
     import dapr.ext.workflow as wf
 
-    return wf.DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.grpc_port))
+    if isinstance(sidecar, EmbeddedDoor):
+        client = sidecar.client()
+        yield client
+        client.close()
+    else:
+        yield wf.DaprWorkflowClient(host="127.0.0.1", port=str(sidecar.grpc_port))
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:

@@ -18,6 +18,80 @@ import grpc
 from tether import pb
 from tether.testing import SidecarProcess
 
+# The conformance suite runs on both doors into the engine (see tests/conftest.py).
+DOORS = ["sidecar", "embedded"]
+
+# Tests that are about the gRPC wire itself run on the sidecar only: they drive a worker stream
+# by hand (FakeWorker: tokens, deltas, disconnects), which would compete with the embedded
+# node's in-process worker, or they restart/kill the sidecar process.
+SIDECAR_ONLY = (
+    "tests/conformance/test_protocol.py::",  # hand-driven worker streams and raw stubs
+    "tests/conformance/test_restart.py::",  # kills and restarts the `tether serve` process
+)
+
+
+def door_for(nodeid: str, doors: list[str]) -> list[str]:
+    if any(nodeid.startswith(prefix) for prefix in SIDECAR_ONLY):
+        return ["sidecar"]
+    if not nodeid.startswith("tests/conformance/"):
+        return ["sidecar"]
+    return doors
+
+
+class EmbeddedDoor:
+    """The embedded door shaped like :class:`SidecarProcess`: an embedded node in this process
+    that also serves the gRPC and HTTP ports, with the embedded runtime and client on it."""
+
+    def __init__(self, store_path: Any, *, app_id: str = "testapp") -> None:
+        from tether.embedded import node
+
+        self.store_path = store_path
+        self.app_id = app_id
+        self.store_url = f"sqlite:///{store_path}"
+        self._node_module = node
+        self.node: Any = None
+        self.runtimes: list[Any] = []
+
+    @property
+    def grpc_port(self) -> int:
+        return int(self.node.grpc_port)
+
+    @property
+    def http_port(self) -> int:
+        return int(self.node.http_port)
+
+    def start(self) -> EmbeddedDoor:
+        self.node = self._node_module.acquire(self.app_id, self.store_url, serve=True)
+        return self
+
+    def stop(self) -> None:
+        if self.node is not None:
+            self._node_module.release(self.node)
+            self.node = None
+
+    def runtime(self, **kwargs: Any) -> Any:
+        import os
+
+        from tether.embedded import WorkflowRuntime
+
+        verify = os.environ.get("TETHER_STICKY_VERIFY", "1") != "0"
+        runtime = WorkflowRuntime(
+            app_id=self.app_id, store=self.store_url, verify_sticky=verify, **kwargs
+        )
+        self.runtimes.append(runtime)
+        return runtime
+
+    def client(self) -> Any:
+        from tether.embedded import DaprWorkflowClient
+
+        return DaprWorkflowClient(app_id=self.app_id, store=self.store_url)
+
+    def assert_sticky_matched_replay(self) -> None:
+        from tether.embedded import sticky_mismatches
+
+        mismatches = [m for r in self.runtimes for m in sticky_mismatches(r)]
+        assert not mismatches, "a sticky turn differed from a replay:\n" + mismatches[0]
+
 SERVICE = "/TaskHubSidecarService/"
 
 _UNARY: dict[str, tuple[Any, Any]] = {

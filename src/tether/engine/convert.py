@@ -6,7 +6,7 @@ import random
 import time
 from typing import Any
 
-from tether import pb
+from tether import clock, pb
 from tether.core.commit import Meta
 from tether.core.events import from_timestamp, to_timestamp
 from tether.core.state import InstanceState, Message, ParentRef
@@ -18,6 +18,11 @@ def new_msg_id() -> int:
 
 
 def now_ns() -> int:
+    return clock.now_ns()
+
+
+def wall_ns() -> int:
+    """Wall time even under a virtual clock (node heartbeats compare it across processes)."""
     return time.time_ns()
 
 

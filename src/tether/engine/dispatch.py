@@ -67,11 +67,19 @@ class Dispatcher:
         self.tokens: dict[str, Work] = {}
         self._waiting: deque[Work] = deque()
         self._ids = itertools.count(1)
+        # Tokens: unique per dispatcher (a random prefix) and cheap (no entropy read per item).
+        self._token_prefix = uuid.uuid4().hex[:16]
+        self._token_seq = itertools.count(1)
         self.on_connect: Callable[[WorkerStream], None] | None = None
 
     @property
     def connected(self) -> bool:
         return bool(self.streams)
+
+    @property
+    def idle(self) -> bool:
+        """No work item is out with a worker or waiting for one."""
+        return not self._waiting and not any(s.outstanding for s in self.streams.values())
 
     def connect(self, capabilities: list[int]) -> WorkerStream:
         stream = WorkerStream(stream_id=next(self._ids), capabilities=frozenset(capabilities))
@@ -112,7 +120,7 @@ class Dispatcher:
             return
         if work.token:
             self.tokens.pop(work.token, None)
-        work.token = f"{uuid.uuid4().hex}.{work.execution_id}"
+        work.token = f"{self._token_prefix}{next(self._token_seq):x}.{work.execution_id}"
         stream = self._pick(work)
         if stream is None:
             work.stream = None

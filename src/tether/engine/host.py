@@ -120,6 +120,10 @@ class Host(abc.ABC):
         task.add_done_callback(self._background.discard)
         return asyncio.shield(task)
 
+    def idle(self) -> bool:
+        """No commit or other engine task is in flight and no work item is with a worker."""
+        return not any(not t.done() for t in self._background) and self.dispatcher.idle
+
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -7,9 +7,9 @@ next turn then delivers it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 
+from tether import clock
 from tether.engine.convert import now_ns
 from tether.engine.host import Host
 
@@ -32,8 +32,4 @@ class Timers(Host):
                 active = self.active.get(instance_id)
                 if active is not None:
                     self.schedule(active)
-            timeout = None
-            if self._timer_heap:
-                timeout = max(0.0, (self._timer_heap[0][0] - now_ns()) / 1e9)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._timer_wake.wait(), timeout)
+            await clock.wait(self._timer_wake, self._timer_heap[0][0] if self._timer_heap else None)

@@ -6,8 +6,12 @@
   on free ports: the quickest way to test your own workflows.
 
 Both expose ``grpc_port``/``http_port`` and an ``env()`` dict with ``DAPR_GRPC_PORT`` etc.
+
+* :class:`TimeSkipping` runs workflows on an embedded engine with a virtual clock that skips to
+  the next timer (``tether.testing.pytest_plugin`` offers it as the ``workflow_env`` fixture).
 """
 
 from tether.testing.harness import InProcessSidecar, SidecarProcess
+from tether.testing.timeskip import TimeSkipping, VirtualClock
 
-__all__ = ["InProcessSidecar", "SidecarProcess"]
+__all__ = ["InProcessSidecar", "SidecarProcess", "TimeSkipping", "VirtualClock"]
