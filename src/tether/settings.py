@@ -31,9 +31,13 @@ class Settings:
     heartbeat_seconds: float = 3.0
     health_ping_seconds: float = 30.0
     log_level: str = "INFO"
+    # The app's own port and protocol (``--app-port`` …), as Dapr reports them in metadata.
+    app_port: int = 0
+    app_protocol: str = "http"
+    app_channel_address: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
-        for key in ("grpc_port", "http_port"):
+        for key in ("grpc_port", "http_port", "app_port"):
             value = getattr(self, key)
             if not 0 <= value <= 65535:
                 raise ConfigError(f"{key}: {value} is not a TCP port (0-65535; 0 picks a free one)")

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from tether.engine.engine import Engine
+from tether.protocol.dapr_api import DaprApi, DaprApiHandler
 from tether.protocol.servicer import Servicer, generic_handler
 
 TOKEN_HEADER = "dapr-api-token"
@@ -72,7 +73,9 @@ async def start_grpc(engine: Engine, address: str, port: int) -> tuple[grpc.aio.
     server = grpc.aio.server(
         options=server_options(settings.max_payload_bytes), interceptors=interceptors
     )
-    server.add_generic_rpc_handlers((generic_handler(Servicer(engine)),))
+    server.add_generic_rpc_handlers(
+        (generic_handler(Servicer(engine)), DaprApiHandler(DaprApi(engine)))
+    )
     host = f"[{address}]" if ":" in address else address
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
