@@ -42,6 +42,8 @@ WorkflowStartedEvent: Any = _p.WorkflowStartedEvent
 EventRaisedEvent: Any = _p.EventRaisedEvent
 
 WorkflowInstance: Any = _p.WorkflowInstance
+PropagatedHistory: Any = _p.PropagatedHistory
+PropagatedHistoryChunk: Any = _p.PropagatedHistoryChunk
 ParentInstanceInfo: Any = _p.ParentInstanceInfo
 RerunParentInstanceInfo: Any = _p.RerunParentInstanceInfo
 TaskFailureDetails: Any = _p.TaskFailureDetails
@@ -127,6 +129,11 @@ TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, TERMINATED, CANCELED})
 PATCH_MISMATCH = 0
 VERSION_NOT_AVAILABLE = 1
 PAYLOAD_SIZE_EXCEEDED = 2
+
+# HistoryPropagationScope
+PROPAGATE_NONE = 0
+PROPAGATE_OWN_HISTORY = 1
+PROPAGATE_LINEAGE = 2
 
 # WorkerCapability
 CAPABILITY_STATEFUL_HISTORY = 2

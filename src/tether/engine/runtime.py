@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tether import pb
+from tether.core import propagation
 from tether.core.commit import apply_result, next_meta, restart_messages
 from tether.core.events import task_result, to_timestamp
 from tether.core.state import InstanceState, Message, TaskSpec
@@ -378,6 +379,7 @@ class Runtime:
         else:
             request.pastEvents.extend(past)
         request.newEvents.extend(plan.new_events)
+        propagation.hand_over(request, past, plan.new_events)
         if stream.stateful:
             stream.warm[state.instance_id] = len(past)
         return pb.WorkItem(workflowRequest=request, completionToken=active.turn.token)
@@ -396,7 +398,9 @@ class Runtime:
             return
         self.dispatcher.finish(work)
         now = now_ns()
-        result = apply_response(active.state, active.plan, response, now)
+        result = apply_response(
+            active.state, active.plan, response, now, payload_limit=self.settings.max_payload_bytes
+        )
         active.committing = True
         await self._commit_turn(active, active.plan, result, now)
 
