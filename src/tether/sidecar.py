@@ -14,10 +14,12 @@ import uvicorn
 
 from tether import registry
 from tether.engine.engine import Engine
+from tether.engine.retention import Retention
 from tether.httpapi.app import build_app
 from tether.protocol.server import start_grpc
 from tether.settings import Settings
 from tether.store import Store, open_store
+from tether.store.factory import sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,12 @@ def _bind(address: str, port: int) -> socket.socket:
     return sock
 
 
+def _store_description(store: Store) -> str:
+    if store.kind == "sqlite":
+        return f"SQLite file {sqlite_path(store.url)}"
+    return store.url.split("@")[-1]
+
+
 class Sidecar:
     def __init__(
         self, settings: Settings, store: Store | None = None, announce: bool = True
@@ -45,6 +53,7 @@ class Sidecar:
         self.settings = settings
         self.store = store or open_store(settings.store_url)
         self.engine = Engine(settings, self.store)
+        self.retention = Retention(self.engine)
         self.grpc_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None
@@ -69,6 +78,7 @@ class Sidecar:
         self._http.install_signal_handlers = lambda: None
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         await self.engine.start(self.grpc_port, self.http_port)
+        self.retention.start()
         if self._announce:
             self._announced = registry.announce(
                 registry.RunningSidecar(
@@ -91,11 +101,13 @@ class Sidecar:
             self.http_port,
             self.store.url,
         )
+        log.info("store: %s (%s)", _store_description(self.store), s.store_source)
 
     async def stop(self) -> None:
         if self._announced is not None:
             registry.withdraw(self._announced)
             self._announced = None
+        await self.retention.stop()
         await self.engine.stop()
         if self._grpc is not None:
             await self._grpc.stop(grace=2.0)

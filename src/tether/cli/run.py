@@ -9,8 +9,8 @@ import os
 import signal
 
 from tether import log as tether_log
-from tether.cli.serve import warn_if_exposed
-from tether.cli.sidecar_args import add_sidecar_flags, settings_from_args
+from tether.cli.serve import announce_notices
+from tether.cli.sidecar_args import add_sidecar_flags, app_environment, resolve
 from tether.sidecar import Sidecar
 
 logger = logging.getLogger("tether.cli")
@@ -35,11 +35,12 @@ def run_app(args: argparse.Namespace) -> int:
             "tether run: give the app's command after --, "
             "e.g. tether run -a myapp -- python3 app.py"
         )
-    settings = settings_from_args(args)
+    resolved = resolve(args)
+    settings = resolved.settings
     tether_log.configure(
         settings.log_level, as_json=args.log_as_json, file=args.log_file, prefix="[tether] "
     )
-    warn_if_exposed(settings)
+    announce_notices(resolved)
     return asyncio.run(_run(settings, command))
 
 
@@ -53,7 +54,7 @@ async def _run(settings: object, command: list[str]) -> int:
     env.update(
         DAPR_GRPC_PORT=str(sidecar.grpc_port),
         DAPR_HTTP_PORT=str(sidecar.http_port),
-        APP_ID=settings.app_id,
+        **app_environment(settings),
         DAPR_RUNTIME_HOST=(
             settings.listen_address
             if settings.listen_address not in ("0.0.0.0", "::")

@@ -119,7 +119,12 @@ class Runtime:
         self.settings = settings
         self.app_id = settings.app_id
         self.store = store
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(
+            {
+                "turn": settings.max_concurrent_workflows,
+                "activity": settings.max_concurrent_activities,
+            }
+        )
         self.dispatcher.on_connect = self._on_worker_connect
         self.nodes = NodeRegistry(settings, store)
         self.active: dict[str, Active] = {}
