@@ -63,9 +63,35 @@ class Sidecar:
         self._announced: Path | None = None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # Nothing half-started may outlive a failed start (a gRPC server left to the garbage
+            # collector after the loop closed prints "Event loop is closed").
+            await self._abort()
+            raise
+
+    async def _abort(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+            self._grpc = None
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(BaseException):
+                await self._http_task
+        with contextlib.suppress(BaseException):
+            await self.store.close()
+
+    async def _start(self) -> None:
         s = self.settings
-        self._grpc, self.grpc_port = await start_grpc(self.engine, s.listen_address, s.grpc_port)
         sock = _bind(s.listen_address, s.http_port)
+        try:
+            self._grpc, self.grpc_port = await start_grpc(
+                self.engine, s.listen_address, s.grpc_port
+            )
+        except BaseException:
+            sock.close()
+            raise
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
             build_app(self.engine),
@@ -90,6 +116,7 @@ class Sidecar:
                     store_url=self.store.url,
                     started_at=time.time(),
                     api_token_set=bool(s.api_token),
+                    process_started=registry.process_started(self.engine.nodes.pid),
                 )
             )
         log.info(
