@@ -328,3 +328,23 @@ def test_seed_000_with_sdk_1_17(
         "terminate unknown: unable to find workflow with the provided instance ID: nosuch",
     ]
     assert seen["counter"] >= 1111
+
+
+def test_metadata_reports_the_app_connection(tmp_path: Path) -> None:
+    sidecar = SidecarProcess(
+        tmp_path / "t.db", app_id="web", extra_args=["--app-port", "8080", "-P", "grpc"]
+    ).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+            meta = dapr_pb2_grpc.DaprStub(channel).GetMetadata(
+                metadata_pb2.GetMetadataRequest(), timeout=10
+            )
+    finally:
+        sidecar.stop()
+    props = meta.app_connection_properties
+    assert (meta.id, props.port, props.protocol, props.channel_address) == (
+        "web",
+        8080,
+        "grpc",
+        "127.0.0.1",
+    )
