@@ -440,11 +440,7 @@ def _schedule_task(
     try:
         propagated = _propagate(state, result, task, limit, spec.request.ByteSize())
     except propagation.PropagationTooLarge as error:
-        failed = new_event(0)
-        failed.taskFailed.taskScheduledId = event.eventId
-        failure = propagation.too_large_failure(f"activity '{task.name}'", error)
-        failed.taskFailed.failureDetails.CopyFrom(failure)
-        result.timers.append(_to_self(state, failed, now))
+        _fail_at_once(state, result, event, "taskFailed", f"activity '{task.name}'", error, now)
         return
     if propagated is not None:
         spec.request.propagatedHistory.CopyFrom(propagated)
@@ -470,10 +466,23 @@ def _propagate(
     )
 
 
-def _to_self(state: InstanceState, event: Any, now: int) -> Message:
-    """An inbox message of this execution, visible at once."""
-    return Message(
-        msg_id=0, event=event, visible_at=now, execution_id=state.execution_id, order=0
+def _fail_at_once(
+    state: InstanceState,
+    result: TurnResult,
+    scheduled: Any,
+    kind: str,
+    what: str,
+    error: propagation.PropagationTooLarge,
+    now: int,
+) -> None:
+    """Answer the call ``scheduled`` with a ``kind`` failure (taskFailed or
+    childWorkflowInstanceFailed) in this execution's inbox, visible at once."""
+    failed = new_event(0)
+    body = getattr(failed, kind)
+    body.taskScheduledId = scheduled.eventId
+    body.failureDetails.CopyFrom(propagation.too_large_failure(what, error))
+    result.timers.append(
+        Message(msg_id=0, event=failed, visible_at=now, execution_id=state.execution_id, order=0)
     )
 
 
@@ -556,11 +565,8 @@ def _create_child(
     try:
         propagated = _propagate(state, result, child, limit, start.started.ByteSize())
     except propagation.PropagationTooLarge as error:
-        failed = new_event(0)
-        failed.childWorkflowInstanceFailed.taskScheduledId = event.eventId
-        failure = propagation.too_large_failure(f"child workflow '{child_id}'", error)
-        failed.childWorkflowInstanceFailed.failureDetails.CopyFrom(failure)
-        result.timers.append(_to_self(state, failed, now))
+        what = f"child workflow '{child_id}'"
+        _fail_at_once(state, result, event, "childWorkflowInstanceFailed", what, error, now)
         return
     if propagated is not None:
         propagation.attach(start.started.executionStarted, propagated)

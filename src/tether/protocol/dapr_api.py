@@ -154,21 +154,64 @@ class DaprApi:
         response.last_updated_at.FromNanoseconds(row.updated_at)
         return response
 
-    @_answers
-    async def TerminateWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def _control(
+        self,
+        request: Any,
+        change: Callable[[str], Awaitable[Any]],
+        failed: str,
+        missing_is_not_found: bool,
+    ) -> Any:
+        """Terminate, pause, resume, purge: daprd's checks, then the change, then its errors.
+
+        ``failed`` is daprd's message with ``{id}`` for the instance ID."""
         instance_id = request.instance_id
         _check_instance_id(instance_id, creating=False)
         self._target_app(request)
         try:
-            await self.engine.detached(self.engine.terminate(instance_id, None, True, wait=False))
+            await self.engine.detached(change(instance_id))
         except NotFound as exc:
-            raise _not_found(instance_id) from exc
+            if missing_is_not_found:
+                raise _not_found(instance_id) from exc
+            raise _internal(f"{failed.format(id=instance_id)}: {exc.message}") from exc
         except TetherError as exc:
-            raise _internal(
-                f"error terminating workflow '{instance_id}': failed to terminate workflow "
-                f"{instance_id}: {exc.message}"
-            ) from exc
+            raise _internal(f"{failed.format(id=instance_id)}: {exc.message}") from exc
         return pb.Empty()
+
+    @_answers
+    async def TerminateWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._control(
+            request,
+            lambda iid: self.engine.terminate(iid, None, True, wait=False),
+            "error terminating workflow '{id}': failed to terminate workflow {id}",
+            missing_is_not_found=True,
+        )
+
+    @_answers
+    async def PauseWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._control(
+            request,
+            lambda iid: self.engine.suspend(iid, None, wait=False),
+            "error pausing workflow {id}: failed to pause workflow {id}",
+            missing_is_not_found=False,
+        )
+
+    @_answers
+    async def ResumeWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._control(
+            request,
+            lambda iid: self.engine.resume(iid, None, wait=False),
+            "error resuming workflow {id}: failed to resume workflow {id}",
+            missing_is_not_found=False,
+        )
+
+    @_answers
+    async def PurgeWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._control(
+            request,
+            lambda iid: self.engine.purge(iid, True),
+            "error purging workflow {id}: failed to Purge workflow {id}",
+            missing_is_not_found=True,
+        )
 
     @_answers
     async def RaiseEventWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -186,50 +229,6 @@ class DaprApi:
             raise _internal(
                 f"error raising event on workflow '{instance_id}': failed to raise event "
                 f"{request.event_name} on workflow {instance_id}: {exc.message}"
-            ) from exc
-        return pb.Empty()
-
-    @_answers
-    async def PauseWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        instance_id = request.instance_id
-        _check_instance_id(instance_id, creating=False)
-        self._target_app(request)
-        try:
-            await self.engine.detached(self.engine.suspend(instance_id, None, wait=False))
-        except TetherError as exc:
-            raise _internal(
-                f"error pausing workflow {instance_id}: failed to pause workflow "
-                f"{instance_id}: {exc.message}"
-            ) from exc
-        return pb.Empty()
-
-    @_answers
-    async def ResumeWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        instance_id = request.instance_id
-        _check_instance_id(instance_id, creating=False)
-        self._target_app(request)
-        try:
-            await self.engine.detached(self.engine.resume(instance_id, None, wait=False))
-        except TetherError as exc:
-            raise _internal(
-                f"error resuming workflow {instance_id}: failed to resume workflow "
-                f"{instance_id}: {exc.message}"
-            ) from exc
-        return pb.Empty()
-
-    @_answers
-    async def PurgeWorkflow(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        instance_id = request.instance_id
-        _check_instance_id(instance_id, creating=False)
-        self._target_app(request)
-        try:
-            await self.engine.detached(self.engine.purge(instance_id, True))
-        except NotFound as exc:
-            raise _not_found(instance_id) from exc
-        except TetherError as exc:
-            raise _internal(
-                f"error purging workflow {instance_id}: failed to Purge workflow "
-                f"{instance_id}: {exc.message}"
             ) from exc
         return pb.Empty()
 

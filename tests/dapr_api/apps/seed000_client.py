@@ -50,18 +50,22 @@ def purged(d: DaprClient) -> None:
             print("Instance Successfully Purged", flush=True)
 
 
+def start(d: DaprClient) -> None:
+    resp = d.start_workflow(
+        instance_id=instance_id,
+        workflow_component=workflow_component,
+        workflow_name=workflow_name,
+        input=input_data,
+        workflow_options=workflow_options,
+    )
+    print(f"start_resp {resp.instance_id}", flush=True)
+    # The workflow reaches its child waiting for 'event1'.
+    poll(d, child_instance_id, "Running")
+
+
 def main() -> None:
     with DaprClient() as d:
-        resp = d.start_workflow(
-            instance_id=instance_id,
-            workflow_component=workflow_component,
-            workflow_name=workflow_name,
-            input=input_data,
-            workflow_options=workflow_options,
-        )
-        print(f"start_resp {resp.instance_id}", flush=True)
-        # The workflow reaches its child waiting for 'event1'.
-        poll(d, child_instance_id, "Running")
+        start(d)
         d.pause_workflow(instance_id=instance_id, workflow_component=workflow_component)
         got = poll(d, instance_id, "Suspended")
         print(f"Get response from {workflow_name} after pause call: {got}", flush=True)
@@ -79,15 +83,8 @@ def main() -> None:
         d.purge_workflow(instance_id=instance_id, workflow_component=workflow_component)
         purged(d)
 
-        resp = d.start_workflow(
-            instance_id=instance_id,
-            workflow_component=workflow_component,
-            workflow_name=workflow_name,
-            input=input_data,
-            workflow_options=workflow_options,
-        )
-        print(f"start_resp {resp.instance_id}", flush=True)
-        poll(d, child_instance_id, "Running")
+        # The same ID again, after the purge.
+        start(d)
         d.terminate_workflow(instance_id=instance_id, workflow_component=workflow_component)
         got = poll(d, instance_id, "Terminated")
         print(f"Get response from {workflow_name} after terminate call: {got}", flush=True)
