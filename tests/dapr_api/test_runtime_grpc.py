@@ -142,6 +142,11 @@ def test_terminate_is_recursive_and_start_time_is_honoured(
     )
     err = _error(lambda: _call(stub, "StartWorkflow", version, bad_time))
     assert err.code() == grpc.StatusCode.INTERNAL and "RFC3339" in err.details()
+    too_late = workflow_pb2.StartWorkflowRequest(
+        workflow_name="parent", options={"dapr.workflow.start_time": "2999-01-01T00:00:00Z"}
+    )
+    err = _error(lambda: _call(stub, "StartWorkflow", version, too_late))
+    assert err.code() == grpc.StatusCode.INTERNAL and "the latest tether can store" in err.details()
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -262,9 +262,18 @@ def _start_time(name: str, value: str) -> Any:
             f"error starting workflow '{name}': start times must be in RFC3339 format "
             '(e.g. "2009-11-10T23:00:00Z")'
         ) from None
+    if parsed >= _LAST_START:
+        raise _internal(
+            f"error starting workflow '{name}': the start time {value} is after "
+            f"{_LAST_START.date()}, the latest tether can store"
+        )
     stamp = pb.Timestamp()
     stamp.FromDatetime(parsed)
     return stamp
+
+
+# Times are stored as signed 64-bit nanoseconds since 1970.
+_LAST_START = datetime(2262, 4, 11, tzinfo=UTC)
 
 
 _WORKFLOW_CALLS = {
