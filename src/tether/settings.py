@@ -106,7 +106,6 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name}: {raw!r} is not a whole number") from None
 
 
-
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":

@@ -116,7 +116,7 @@ def test_sqlite_actor_store_component_selects_the_store(tmp_path: Path) -> None:
 
 def test_secret_key_ref_from_a_local_env_secret_store(tmp_path: Path) -> None:
     resources = tmp_path / "components"
-    _component(resources, "envsecrets", "secretstores.local.env", "- name: prefix\n  value: \"\"\n")
+    _component(resources, "envsecrets", "secretstores.local.env", '- name: prefix\n  value: ""\n')
     _component(
         resources,
         "statestore",

@@ -330,4 +330,3 @@ def app_environment(settings: Settings) -> dict[str, str]:
     if settings.app_channel_address != "127.0.0.1":
         env["APP_CHANNEL_ADDRESS"] = settings.app_channel_address
     return env
-
