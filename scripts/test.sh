@@ -3,14 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev,otel
-# The clock-skew tests run one tether node under libfaketime (Debian package faketime).
-if ! command -v faketime >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq faketime >/dev/null
-    else
-        echo "warning: faketime is missing (sudo apt-get install faketime); the clock tests will fail" >&2
-    fi
-fi
+bash scripts/system-deps.sh
 echo "== ruff"
 .venv/bin/ruff check src tests bench examples
 echo "== mypy"

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from dapr.ext.workflow._durabletask.internal import protos as _protos
+from dapr.proto.runtime.v1 import dapr_pb2 as _dapr_pb2
+from dapr.proto.runtime.v1 import metadata_pb2 as _metadata_pb2
+from dapr.proto.runtime.v1 import workflow_pb2 as _workflow_pb2
 from google.protobuf import empty_pb2, timestamp_pb2, wrappers_pb2
 
 # The generated classes are dynamic; re-exported as Any-typed names for mypy.
@@ -39,6 +42,8 @@ WorkflowStartedEvent: Any = _p.WorkflowStartedEvent
 EventRaisedEvent: Any = _p.EventRaisedEvent
 
 WorkflowInstance: Any = _p.WorkflowInstance
+PropagatedHistory: Any = _p.PropagatedHistory
+PropagatedHistoryChunk: Any = _p.PropagatedHistoryChunk
 ParentInstanceInfo: Any = _p.ParentInstanceInfo
 RerunParentInstanceInfo: Any = _p.RerunParentInstanceInfo
 TaskFailureDetails: Any = _p.TaskFailureDetails
@@ -78,6 +83,23 @@ ListInstanceIDsResponse: Any = _p.ListInstanceIDsResponse
 GetInstanceHistoryRequest: Any = _p.GetInstanceHistoryRequest
 GetInstanceHistoryResponse: Any = _p.GetInstanceHistoryResponse
 
+# The Dapr runtime API (``dapr.proto.runtime.v1.Dapr``): its workflow calls and GetMetadata.
+_rt: Any = _workflow_pb2
+_md: Any = _metadata_pb2
+DAPR_SERVICE: Any = _dapr_pb2.DESCRIPTOR.services_by_name["Dapr"]
+StartWorkflowRequest: Any = _rt.StartWorkflowRequest
+StartWorkflowResponse: Any = _rt.StartWorkflowResponse
+GetWorkflowRequest: Any = _rt.GetWorkflowRequest
+GetWorkflowResponse: Any = _rt.GetWorkflowResponse
+TerminateWorkflowRequest: Any = _rt.TerminateWorkflowRequest
+RaiseEventWorkflowRequest: Any = _rt.RaiseEventWorkflowRequest
+PauseWorkflowRequest: Any = _rt.PauseWorkflowRequest
+ResumeWorkflowRequest: Any = _rt.ResumeWorkflowRequest
+PurgeWorkflowRequest: Any = _rt.PurgeWorkflowRequest
+GetMetadataRequest: Any = _md.GetMetadataRequest
+GetMetadataResponse: Any = _md.GetMetadataResponse
+RegisteredComponents: Any = _md.RegisteredComponents
+
 # OrchestrationStatus values (the enum keeps the ORCHESTRATION_STATUS_* names on the wire).
 RUNNING = 0
 COMPLETED = 1
@@ -107,6 +129,11 @@ TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, TERMINATED, CANCELED})
 PATCH_MISMATCH = 0
 VERSION_NOT_AVAILABLE = 1
 PAYLOAD_SIZE_EXCEEDED = 2
+
+# HistoryPropagationScope
+PROPAGATE_NONE = 0
+PROPAGATE_OWN_HISTORY = 1
+PROPAGATE_LINEAGE = 2
 
 # WorkerCapability
 CAPABILITY_STATEFUL_HISTORY = 2

@@ -1,7 +1,10 @@
 """Where local tether processes announce themselves, so the CLI can find one by app id.
 
 Each running sidecar writes ``<data dir>/run/<app id>-<pid>.json``; entries whose process is gone
-are ignored and removed by whoever reads them.
+are ignored and removed by whoever reads them. A tether that was SIGKILLed cannot remove its own
+entry, and its pid may be a zombie or taken by another process by the time someone reads it: an
+entry records its process's start time (Linux ``/proc``), and a zombie or a different start time
+marks it stale.
 """
 
 from __future__ import annotations
@@ -25,6 +28,28 @@ class RunningSidecar:
     store_url: str
     started_at: float
     api_token_set: bool = False
+    process_started: str | None = None  # /proc/<pid>/stat start time, where there is one
+
+
+def process_started(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` ("" for a zombie), or None where /proc has no answer."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20:
+        return None
+    return "" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(entry: RunningSidecar) -> bool:
+    if not pid_alive(entry.pid):
+        return False
+    started = process_started(entry.pid)
+    if started == "":
+        return False
+    return entry.process_started is None or started is None or started == entry.process_started
 
 
 def run_dir() -> Path:
@@ -57,7 +82,7 @@ def running() -> list[RunningSidecar]:
         except (OSError, ValueError, TypeError):
             path.unlink(missing_ok=True)
             continue
-        if pid_alive(entry.pid):
+        if _alive(entry):
             found.append(entry)
         else:
             path.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""One frozen, typed settings object: CLI flags, then environment variables, then defaults."""
+"""One frozen, typed settings object: CLI flags, then environment variables, then Dapr's files
+(``--config``, ``--resources-path``), then defaults. Built by :mod:`tether.cli.sidecar_args`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from tether.store.factory import default_store_url
 
 DEFAULT_APP_ID = "tether"
 MiB = 1024 * 1024
+APP_PROTOCOLS = ("http", "https", "grpc", "grpcs", "h2c")
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,26 @@ class Settings:
     tracing_endpoint: str | None = None
     tracing_protocol: str | None = None  # grpc | http (default: $OTEL_EXPORTER_OTLP_PROTOCOL)
     tracing_sampling_rate: float = 1.0
+    # The app's own port and protocol (``--app-port`` …), as Dapr reports them in metadata.
+    app_port: int = 0
+    app_protocol: str = "http"
+    app_channel_address: str = "127.0.0.1"
+    # What the store URL came from, for the start-up log ("--store", "component 'x' (file)" …).
+    store_source: str = "default"
+    # Per node: at most this many workflow turns / activities sent to workers at once (0: no limit).
+    max_concurrent_workflows: int = 0
+    max_concurrent_activities: int = 0
+    # Seconds a terminal instance is kept before it is purged, by status name; "any" for every
+    # terminal status (a specific status wins). Empty: kept until purged by hand.
+    retention_seconds: tuple[tuple[str, float], ...] = ()
+    # A start of an ID whose instance is still running: False returns the running instance (the
+    # seed tutorials' idempotent start), True refuses it as daprd does.
+    refuse_duplicate_start: bool = False
+    # spec.tracing.otel.isSecure of a Dapr Configuration: TLS to the OTLP/gRPC collector.
+    tracing_secure: bool = False
 
     def __post_init__(self) -> None:
-        for key in ("grpc_port", "http_port"):
+        for key in ("grpc_port", "http_port", "app_port"):
             value = getattr(self, key)
             if not 0 <= value <= 65535:
                 raise ConfigError(f"{key}: {value} is not a TCP port (0-65535; 0 picks a free one)")
@@ -95,6 +114,13 @@ class Settings:
             raise ConfigError(
                 f"tracing_protocol: {self.tracing_protocol!r} is not one of grpc, http"
             )
+        for key in ("max_concurrent_workflows", "max_concurrent_activities"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}: {getattr(self, key)} must be 0 (no limit) or more")
+        if self.app_protocol not in APP_PROTOCOLS:
+            raise ConfigError(
+                f"app_protocol: {self.app_protocol!r} is not one of {', '.join(APP_PROTOCOLS)}"
+            )
         if self.max_payload_bytes < 1024:
             raise ConfigError(f"max_payload_bytes: {self.max_payload_bytes} is too small")
 
@@ -103,6 +129,11 @@ class Settings:
         """How much earlier than the store's expiry a node stops acting on its lease: covers
         clock-rate drift between hosts and the time a renewal takes to be decided."""
         return self.node_lease_seconds / 5
+
+    def retention_for(self, status_name: str) -> float | None:
+        """Seconds an instance that ended with ``status_name`` is kept; None: kept."""
+        table = dict(self.retention_seconds)
+        return table.get(status_name, table.get("any"))
 
 
 def env_float(name: str, default: float) -> float:
@@ -123,3 +154,15 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name}: {raw!r} is not a whole number") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: {raw!r} is not true or false")

@@ -14,10 +14,12 @@ import uvicorn
 
 from tether import registry
 from tether.engine.engine import Engine
+from tether.engine.retention import Retention
 from tether.httpapi.app import build_app
 from tether.protocol.server import start_grpc
 from tether.settings import Settings
 from tether.store import Store, open_store
+from tether.store.factory import sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,12 @@ def _bind(address: str, port: int) -> socket.socket:
     return sock
 
 
+def _store_description(store: Store) -> str:
+    if store.kind == "sqlite":
+        return f"SQLite file {sqlite_path(store.url)}"
+    return store.url.split("@")[-1]
+
+
 class Sidecar:
     def __init__(
         self, settings: Settings, store: Store | None = None, announce: bool = True
@@ -45,6 +53,7 @@ class Sidecar:
         self.settings = settings
         self.store = store or open_store(settings.store_url)
         self.engine = Engine(settings, self.store)
+        self.retention = Retention(self.engine)
         self.grpc_port = 0
         self.http_port = 0
         self._grpc: grpc.aio.Server | None = None
@@ -54,9 +63,35 @@ class Sidecar:
         self._announced: Path | None = None
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # Nothing half-started may outlive a failed start (a gRPC server left to the garbage
+            # collector after the loop closed prints "Event loop is closed").
+            await self._abort()
+            raise
+
+    async def _abort(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+            self._grpc = None
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            with contextlib.suppress(BaseException):
+                await self._http_task
+        with contextlib.suppress(BaseException):
+            await self.store.close()
+
+    async def _start(self) -> None:
         s = self.settings
-        self._grpc, self.grpc_port = await start_grpc(self.engine, s.listen_address, s.grpc_port)
         sock = _bind(s.listen_address, s.http_port)
+        try:
+            self._grpc, self.grpc_port = await start_grpc(
+                self.engine, s.listen_address, s.grpc_port
+            )
+        except BaseException:
+            sock.close()
+            raise
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
             build_app(self.engine),
@@ -69,6 +104,7 @@ class Sidecar:
         self._http.install_signal_handlers = lambda: None
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         await self.engine.start(self.grpc_port, self.http_port)
+        self.retention.start()
         if self._announce:
             self._announced = registry.announce(
                 registry.RunningSidecar(
@@ -80,6 +116,7 @@ class Sidecar:
                     store_url=self.store.url,
                     started_at=time.time(),
                     api_token_set=bool(s.api_token),
+                    process_started=registry.process_started(self.engine.nodes.pid),
                 )
             )
         log.info(
@@ -91,11 +128,13 @@ class Sidecar:
             self.http_port,
             self.store.url,
         )
+        log.info("store: %s (%s)", _store_description(self.store), s.store_source)
 
     async def stop(self) -> None:
         if self._announced is not None:
             registry.withdraw(self._announced)
             self._announced = None
+        await self.retention.stop()
         await self.engine.stop()
         if self._grpc is not None:
             await self._grpc.stop(grace=2.0)

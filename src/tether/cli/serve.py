@@ -9,7 +9,7 @@ import logging
 import signal
 
 from tether import log as tether_log
-from tether.cli.sidecar_args import add_sidecar_flags, settings_from_args
+from tether.cli.sidecar_args import Resolved, add_sidecar_flags, resolve
 from tether.settings import Settings
 from tether.sidecar import Sidecar
 
@@ -46,10 +46,18 @@ async def serve_until_stopped(settings: Settings, stop: asyncio.Event) -> None:
         await sidecar.stop()
 
 
+def announce_notices(resolved: Resolved) -> None:
+    """After logging is set up: what was ignored or chosen, and exposure warnings."""
+    for notice in resolved.notices:
+        logger.info("%s", notice)
+    warn_if_exposed(resolved.settings)
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    resolved = resolve(args)
+    settings = resolved.settings
     tether_log.configure(settings.log_level, as_json=args.log_as_json, file=args.log_file)
-    warn_if_exposed(settings)
+    announce_notices(resolved)
 
     async def main() -> None:
         stop = asyncio.Event()

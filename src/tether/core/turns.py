@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether import pb
+from tether.core import propagation
 from tether.core.events import (
     event_kind,
     from_timestamp,
@@ -307,8 +308,17 @@ def _finish(
             result.outgoing.append(Outgoing(instance_id=child, event=cascade))
 
 
-def apply_response(state: InstanceState, plan: TurnPlan, response: Any, now: int) -> TurnResult:
-    """Fold a worker's answer to ``plan`` into the changes to commit."""
+def apply_response(
+    state: InstanceState,
+    plan: TurnPlan,
+    response: Any,
+    now: int,
+    *,
+    payload_limit: int | None = None,
+) -> TurnResult:
+    """Fold a worker's answer to ``plan`` into the changes to commit.
+
+    ``payload_limit`` bounds the history propagated to an activity or child (None: no bound)."""
     result = TurnResult(history=list(plan.new_events), consumed=list(plan.consumed))
     result.custom_status = opt_str(response, "customStatus")
     result.status = state.status if state.status != pb.PENDING else pb.RUNNING
@@ -343,11 +353,11 @@ def apply_response(state: InstanceState, plan: TurnPlan, response: Any, now: int
         if _already_committed(state, kind, action.id):
             continue  # a replay re-issued an operation history already holds (daprd drops it too)
         if kind == "scheduleTask":
-            _schedule_task(state, result, action, now)
+            _schedule_task(state, result, action, now, payload_limit)
         elif kind == "createTimer":
             _create_timer(state, result, action, now)
         elif kind == "createChildWorkflow":
-            _create_child(state, result, action, now)
+            _create_child(state, result, action, now, payload_limit)
         elif kind == "createDetachedWorkflow":
             _create_detached(state, result, action, now)
         elif kind == "sendEvent":
@@ -389,7 +399,7 @@ def apply_response(state: InstanceState, plan: TurnPlan, response: Any, now: int
         complete = completion.completeWorkflow
         status = int(complete.workflowStatus)
         if status == pb.CONTINUED_AS_NEW:
-            _continue_as_new(state, result, complete, now)
+            _continue_as_new(state, result, complete, now, payload_limit)
             return result
         output = opt_str(complete, "result")
         failure = complete.failureDetails if complete.HasField("failureDetails") else None
@@ -409,7 +419,9 @@ def _already_committed(state: InstanceState, kind: str | None, action_id: int) -
     return False
 
 
-def _schedule_task(state: InstanceState, result: TurnResult, action: Any, now: int) -> None:
+def _schedule_task(
+    state: InstanceState, result: TurnResult, action: Any, now: int, limit: int | None
+) -> None:
     task = action.scheduleTask
     router, _target = _router(state.app_id, action)
     event = new_event(now, action.id)
@@ -424,7 +436,54 @@ def _schedule_task(state: InstanceState, result: TurnResult, action: Any, now: i
         scheduled.historyPropagationScope = task.historyPropagationScope
     event.router.CopyFrom(router)
     result.history.append(event)
-    result.tasks.append(task_for(state, event))
+    spec = task_for(state, event)
+    try:
+        propagated = _propagate(state, result, task, limit, spec.request.ByteSize())
+    except propagation.PropagationTooLarge as error:
+        _fail_at_once(state, result, event, "taskFailed", f"activity '{task.name}'", error, now)
+        return
+    if propagated is not None:
+        spec.request.propagatedHistory.CopyFrom(propagated)
+    result.tasks.append(spec)
+
+
+def _propagate(
+    state: InstanceState, result: TurnResult, action: Any, limit: int | None, base: int
+) -> Any:
+    """The history a scheduling action with ``historyPropagationScope`` hands its callee, whose
+    work item holds ``base`` bytes besides."""
+    if not action.HasField("historyPropagationScope"):
+        return None
+    own = [*state.history, *result.history]
+    return propagation.assemble(
+        own,
+        action.historyPropagationScope,
+        propagation.received(own),
+        app_id=state.app_id,
+        instance_id=state.instance_id,
+        limit=limit,
+        base=base,
+    )
+
+
+def _fail_at_once(
+    state: InstanceState,
+    result: TurnResult,
+    scheduled: Any,
+    kind: str,
+    what: str,
+    error: propagation.PropagationTooLarge,
+    now: int,
+) -> None:
+    """Answer the call ``scheduled`` with a ``kind`` failure (taskFailed or
+    childWorkflowInstanceFailed) in this execution's inbox, visible at once."""
+    failed = new_event(0)
+    body = getattr(failed, kind)
+    body.taskScheduledId = scheduled.eventId
+    body.failureDetails.CopyFrom(propagation.too_large_failure(what, error))
+    result.timers.append(
+        Message(msg_id=0, event=failed, visible_at=now, execution_id=state.execution_id, order=0)
+    )
 
 
 def task_for(state: InstanceState, event: Any) -> TaskSpec:
@@ -482,7 +541,9 @@ def timer_for(state: InstanceState, event: Any) -> Message | None:
     )
 
 
-def _create_child(state: InstanceState, result: TurnResult, action: Any, now: int) -> None:
+def _create_child(
+    state: InstanceState, result: TurnResult, action: Any, now: int, limit: int | None
+) -> None:
     child = action.createChildWorkflow
     child_id = child.instanceId or child_instance_id(state.instance_id, action.id)
     router, _target = _router(state.app_id, action)
@@ -500,7 +561,16 @@ def _create_child(state: InstanceState, result: TurnResult, action: Any, now: in
         created.retryParentInstanceInfo.CopyFrom(child.retryParentInstanceInfo)
     event.router.CopyFrom(router)
     result.history.append(event)
-    result.children.append(child_for(state, event, now))
+    start = child_for(state, event, now)
+    try:
+        propagated = _propagate(state, result, child, limit, start.started.ByteSize())
+    except propagation.PropagationTooLarge as error:
+        what = f"child workflow '{child_id}'"
+        _fail_at_once(state, result, event, "childWorkflowInstanceFailed", what, error, now)
+        return
+    if propagated is not None:
+        propagation.attach(start.started.executionStarted, propagated)
+    result.children.append(start)
 
 
 def child_for(state: InstanceState, event: Any, now: int) -> ChildStart:
@@ -565,7 +635,9 @@ def _create_detached(state: InstanceState, result: TurnResult, action: Any, now:
     )
 
 
-def _continue_as_new(state: InstanceState, result: TurnResult, complete: Any, now: int) -> None:
+def _continue_as_new(
+    state: InstanceState, result: TurnResult, complete: Any, now: int, limit: int | None
+) -> None:
     started = build_execution_started(
         now,
         state.name,
@@ -576,6 +648,24 @@ def _continue_as_new(state: InstanceState, result: TurnResult, complete: Any, no
         version=opt_str(complete, "newVersion"),
         tags=state.tags,
     )
+    own = [*state.history, *result.history]
+    incoming = propagation.received(own)
+    if incoming is not None:
+        # The chain goes on with the scope it came with; this generation's events join it.
+        # An oversized chain is cut back to what this execution received.
+        try:
+            carried = propagation.assemble(
+                own,
+                incoming.scope,
+                incoming,
+                app_id=state.app_id,
+                instance_id=state.instance_id,
+                limit=limit,
+            )
+        except propagation.PropagationTooLarge:
+            carried = incoming
+        if carried is not None:
+            propagation.attach(started.executionStarted, carried)
     carryover: list[Any] = []
     for event in complete.carryoverEvents:
         copy = pb.HistoryEvent()

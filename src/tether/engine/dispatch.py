@@ -4,6 +4,10 @@ Work is pushed the moment it exists: each connected ``GetWorkItems`` stream owns
 queue that its gRPC handler drains. A work item goes to the least-loaded stream (a turn prefers
 the stream that holds the instance's history, so it can be sent as a delta). Items sent on a
 stream that breaks are handed back to the engine to be sent again with a fresh token.
+
+Limits per kind (a Dapr Configuration's ``maxConcurrentWorkflowInvocations`` and
+``maxConcurrentActivityInvocations``) cap how many items of that kind are on streams at once on
+this node; the rest are held, in order, until one finishes.
 """
 
 from __future__ import annotations
@@ -62,10 +66,14 @@ def token_execution(token: str) -> str | None:
 
 
 class Dispatcher:
-    def __init__(self) -> None:
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
         self.streams: dict[int, WorkerStream] = {}
         self.tokens: dict[str, Work] = {}
         self._waiting: deque[Work] = deque()
+        # kind -> most items of that kind on streams at once (absent or 0: no limit)
+        self.limits = {kind: n for kind, n in (limits or {}).items() if n > 0}
+        self._in_flight: dict[str, set[Work]] = {kind: set() for kind in self.limits}
+        self._held: dict[str, deque[Work]] = {kind: deque() for kind in self.limits}
         self._ids = itertools.count(1)
         # Tokens: unique per dispatcher (a random prefix) and cheap (no entropy read per item).
         self._token_prefix = uuid.uuid4().hex[:16]
@@ -91,6 +99,8 @@ class Dispatcher:
         for work in waiting:
             if not work.done:
                 self.send(work)
+        for kind in self._held:
+            self._pump(kind)
         if self.on_connect is not None:
             self.on_connect(stream)
         return stream
@@ -107,6 +117,7 @@ class Dispatcher:
         for work in orphans:
             self.tokens.pop(work.token, None)
             work.stream = None
+            self._release(work)
         log.info(
             "worker stream %d disconnected, %d item(s) to redispatch",
             stream.stream_id,
@@ -126,6 +137,14 @@ class Dispatcher:
             work.stream = None
             self._waiting.append(work)
             return
+        flying = self._in_flight.get(work.kind)
+        if flying is not None and work not in flying:
+            if len(flying) >= self.limits[work.kind]:
+                self.tokens.pop(work.token, None)
+                work.stream = None
+                self._held[work.kind].append(work)
+                return
+            flying.add(work)
         self.tokens[work.token] = work
         work.stream = stream
         stream.outstanding[work.token] = work
@@ -144,6 +163,26 @@ class Dispatcher:
             work.stream.outstanding.pop(work.token, None)
         elif work in self._waiting:
             self._waiting.remove(work)
+        held = self._held.get(work.kind)
+        if held is not None and work in held:
+            held.remove(work)
+        self._release(work)
+
+    def _release(self, work: Work) -> None:
+        """``work`` is off the streams: send held items of its kind while there is room."""
+        flying = self._in_flight.get(work.kind)
+        if flying is not None:
+            flying.discard(work)
+            self._pump(work.kind)
+
+    def _pump(self, kind: str) -> None:
+        held, flying = self._held[kind], self._in_flight[kind]
+        while held and len(flying) < self.limits[kind] and self.streams:
+            self.send(held.popleft())
+
+    def in_flight(self, kind: str) -> int:
+        """Items of ``kind`` on streams now (only counted for limited kinds)."""
+        return len(self._in_flight.get(kind, ()))
 
     def drop_all(self) -> None:
         """Finish every item in flight or waiting (this node lost its leases)."""

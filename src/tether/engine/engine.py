@@ -85,11 +85,13 @@ class Engine(Runtime):
             order=now,
         )
 
+        refuse_running = enforce_unique or self.settings.refuse_duplicate_start
+
         def commit(tx: Tx) -> bool:
             existing = tx.get_instance(instance_id)
             if existing is not None:
                 if existing.status not in pb.TERMINAL_STATUSES:
-                    if enforce_unique or existing.name != name:
+                    if refuse_running or existing.name != name:
                         raise AlreadyExists(
                             f"an active workflow with ID '{instance_id}' already exists "
                             f"(workflow {existing.name!r}, "

@@ -43,7 +43,12 @@ class Host(abc.ABC):
         self.settings = settings
         self.app_id = settings.app_id
         self.store = store
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(
+            {
+                "turn": settings.max_concurrent_workflows,
+                "activity": settings.max_concurrent_activities,
+            }
+        )
         self.nodes = NodeRegistry(settings, store)
         self.observer = build_observer(settings, store)
         self.active: dict[str, Active] = {}

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from tether import pb
+from tether.core import propagation
 from tether.core.commit import apply_result, next_meta, restart_messages
 from tether.core.events import to_timestamp
 from tether.core.state import Message, TaskSpec
@@ -143,6 +144,7 @@ class Turns(Host):
         else:
             request.pastEvents.extend(past)
         request.newEvents.extend(plan.new_events)
+        propagation.hand_over(request, past, plan.new_events)
         if stream.stateful:
             stream.warm[state.instance_id] = len(past)
         return pb.WorkItem(workflowRequest=request, completionToken=active.turn.token)
@@ -161,7 +163,9 @@ class Turns(Host):
             return
         self.dispatcher.finish(work)
         now = now_ns()
-        result = apply_response(active.state, active.plan, response, now)
+        result = apply_response(
+            active.state, active.plan, response, now, payload_limit=self.settings.max_payload_bytes
+        )
         active.begin_commit()
         await self._commit_turn(active, active.plan, result, now)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from tether.engine.engine import Engine
+from tether.errors import ConfigError
+from tether.protocol.dapr_api import DaprApi, DaprApiHandler
 from tether.protocol.servicer import Servicer, generic_handler
 
 TOKEN_HEADER = "dapr-api-token"
@@ -72,12 +75,32 @@ async def start_grpc(engine: Engine, address: str, port: int) -> tuple[grpc.aio.
     server = grpc.aio.server(
         options=server_options(settings.max_payload_bytes), interceptors=interceptors
     )
-    server.add_generic_rpc_handlers((generic_handler(Servicer(engine)),))
+    server.add_generic_rpc_handlers(
+        (generic_handler(Servicer(engine)), DaprApiHandler(DaprApi(engine)))
+    )
     host = f"[{address}]" if ":" in address else address
-    bound = server.add_insecure_port(f"{host}:{port}")
+    _check_free(address, port)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # newer grpcio raises where older ones returned 0
+        bound = 0
     if bound == 0:
-        from tether.errors import ConfigError
-
         raise ConfigError(f"grpc_port: cannot listen on {address}:{port} (already in use?)")
     await server.start()
     return server, bound
+
+
+def _check_free(address: str, port: int) -> None:
+    """Refuse a taken port with a clear message before gRPC's C core logs its own."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As gRPC does: a port whose old connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"grpc_port: cannot listen on {address}:{port}: {exc.strerror}"
+            ) from None

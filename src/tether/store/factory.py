@@ -23,20 +23,38 @@ def default_store_url() -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """The file of a ``sqlite:///path`` URL, or of a bare path."""
+    """The file of a SQLite store URL.
+
+    ``sqlite:///abs/path.db`` names ``/abs/path.db`` (everything after ``sqlite://`` is the path);
+    ``sqlite:orders.db`` or ``sqlite:data/orders.db`` is relative to the working directory; a bare
+    path is taken as it is."""
     if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite://") :])
+        return Path("/" + url[len("sqlite://") :].lstrip("/"))
     if url.startswith("sqlite://"):
-        raise ConfigError(f"store: {url!r} is not a SQLite URL; use sqlite:///absolute/path.db")
+        raise ConfigError(
+            f"store: {url!r} is not a SQLite URL; use sqlite:///absolute/path.db or "
+            "sqlite:relative/path.db"
+        )
+    if url.startswith("sqlite:"):
+        rest = url[len("sqlite:") :]
+        if not rest:
+            raise ConfigError("store: 'sqlite:' names no file; e.g. sqlite:orders.db")
+        return Path(rest)
     return Path(url)
 
 
-def open_store(url: str) -> Store:
+def check_url(url: str) -> None:
+    """Refuse a store URL this build cannot open, with what to use instead."""
     if url.startswith(("postgres://", "postgresql://")):
         raise ConfigError(
-            f"store: {url.split('@')[-1]!r}: the PostgreSQL backend is not part of this build yet; "
-            "use a sqlite:/// URL"
+            f"store: {url.split('@')[-1]!r}: the PostgreSQL backend is not implemented yet; "
+            "use a SQLite store (sqlite:///path.db)"
         )
+    sqlite_path(url)
+
+
+def open_store(url: str) -> Store:
+    check_url(url)
     from tether.store.sqlite.store import SqliteStore
 
     return SqliteStore(sqlite_path(url).expanduser().resolve())

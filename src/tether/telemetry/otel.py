@@ -23,8 +23,9 @@ from tether.telemetry.spans import SpanRecord
 _SCOPE = InstrumentationScope("tether", __version__)
 
 
-def otlp_exporter(endpoint: str | None, protocol: str) -> SpanExporter:
-    """An OTLP exporter; ``endpoint`` None leaves it to the standard ``OTEL_EXPORTER_OTLP_*``."""
+def otlp_exporter(endpoint: str | None, protocol: str, secure: bool = False) -> SpanExporter:
+    """An OTLP exporter; ``endpoint`` None leaves it to the standard ``OTEL_EXPORTER_OTLP_*``.
+    ``secure`` (Dapr's ``otel.isSecure``) asks for TLS to an endpoint given without a scheme."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
@@ -32,7 +33,7 @@ def otlp_exporter(endpoint: str | None, protocol: str) -> SpanExporter:
 
         if endpoint is None:
             return GrpcExporter()
-        insecure = endpoint.startswith("http://") or "://" not in endpoint
+        insecure = endpoint.startswith("http://") or ("://" not in endpoint and not secure)
         return GrpcExporter(endpoint=endpoint.split("://", 1)[-1], insecure=insecure)
     if protocol in ("http", "http/protobuf"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (

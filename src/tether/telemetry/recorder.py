@@ -70,7 +70,9 @@ class Telemetry(Observer):
                 "pip install 'tether[otel]'"
             ) from exc
 
-        self.spans = SpanExport.batched(self.app_id, otlp_exporter(endpoint, protocol))
+        self.spans = SpanExport.batched(
+            self.app_id, otlp_exporter(endpoint, protocol, self.settings.tracing_secure)
+        )
 
     def export_spans_to(self, processor: SpanProcessor) -> None:
         """Send spans to an OpenTelemetry span processor of the caller's (tests, embedding)."""
