@@ -89,13 +89,15 @@ def restart_messages(
 ) -> list[Message]:
     """Inbox messages that start a continued-as-new execution: its start, then carried-over events.
 
-    They sort before anything still in the inbox, so carried-over events keep their place ahead of
-    events that arrived during the turn.
+    They sort before every message the old execution had not yet seen, including those that reach
+    memory only after this is computed (raised while the turn is being committed). Such a message
+    was raised after the events this turn delivered, so its order is above theirs: placing the
+    restart below the lowest order of the whole inbox, delivered messages included, keeps
+    carried-over events ahead of it (events of one name stay FIFO across continue-as-new).
     """
     assert result.continue_as_new is not None
     events = [result.continue_as_new.started, *result.continue_as_new.carryover]
-    remaining = [m.order for m in state.inbox if m.msg_id not in plan.consumed]
-    first = min([*remaining, now])
+    first = min([m.order for m in state.inbox] + [now])
     return [
         Message(new_ids[i], event, now, None, first - len(events) + i)
         for i, event in enumerate(events)
