@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from tether import pb
-from tether.core.events import from_timestamp
+from tether.core.events import from_timestamp, timestamp_problem
 from tether.core.rerun import RerunRequest
 from tether.engine.convert import workflow_state
 from tether.engine.engine import Engine
@@ -63,6 +63,22 @@ def _detach(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     return wrapper
 
 
+def _checked_time(message: Any, field: str) -> Any | None:
+    """A request's optional timestamp field; INVALID_ARGUMENT when it is not a valid timestamp."""
+    if not message.HasField(field):
+        return None
+    value = getattr(message, field)
+    problem = timestamp_problem(value)
+    if problem is not None:
+        raise InvalidArgument(f"{field}: {problem}; send a time between years 1 and 9999")
+    return value
+
+
+def _checked_ns(message: Any, field: str) -> int | None:
+    value = _checked_time(message, field)
+    return None if value is None else from_timestamp(value)
+
+
 def _time_left(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     if remaining is None or remaining > 10**8:
@@ -93,9 +109,7 @@ class Servicer:
     async def StartInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if not request.name:
             raise InvalidArgument("a workflow name is required to start an instance")
-        scheduled = (
-            request.scheduledStartTimestamp if request.HasField("scheduledStartTimestamp") else None
-        )
+        scheduled = _checked_time(request, "scheduledStartTimestamp")
         instance_id = await self.engine.create_instance(
             request.name,
             request.instanceId,
@@ -191,8 +205,8 @@ class Servicer:
         elif which == "purgeInstanceFilter":
             flt = request.purgeInstanceFilter
             count = await self.engine.purge_where(
-                from_timestamp(flt.createdTimeFrom) if flt.HasField("createdTimeFrom") else None,
-                from_timestamp(flt.createdTimeTo) if flt.HasField("createdTimeTo") else None,
+                _checked_ns(flt, "createdTimeFrom"),
+                _checked_ns(flt, "createdTimeTo"),
                 [int(s) for s in flt.runtimeStatus] or None,
                 request.recursive,
                 force,
