@@ -26,6 +26,7 @@ from tether.core.events import (
     timestamp_problem,
     workflow_started,
 )
+from tether.core.ids import instance_id_problem
 from tether.core.state import InstanceState, Message, ParentRef, TaskSpec
 
 # Every workflowStarted is strictly later than the previous one (the SDK derives
@@ -447,9 +448,14 @@ def _action_problem(kind: str | None, action: Any) -> str | None:
         problem = timestamp_problem(timer.fireAt)
         return None if problem is None else f"fireAt: {problem}"
     if kind == "createChildWorkflow":
-        return None if action.createChildWorkflow.name else "a workflow name is required"
+        child = action.createChildWorkflow
+        if child.instanceId and (problem := instance_id_problem(child.instanceId)):
+            return problem
+        return None if child.name else "a workflow name is required"
     if kind == "createDetachedWorkflow":
         spawn = action.createDetachedWorkflow
+        if spawn.instanceId and (problem := instance_id_problem(spawn.instanceId)):
+            return problem
         if not spawn.name:
             return "a workflow name is required"
         if spawn.HasField("scheduledStartTimestamp"):

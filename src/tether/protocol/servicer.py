@@ -12,6 +12,7 @@ import grpc
 
 from tether import pb
 from tether.core.events import from_timestamp, timestamp_problem
+from tether.core.ids import instance_id_problem
 from tether.core.rerun import RerunRequest
 from tether.engine.convert import workflow_state
 from tether.engine.engine import Engine
@@ -74,6 +75,14 @@ def _checked_time(message: Any, field: str) -> Any | None:
     return value
 
 
+def _checked_id(instance_id: str, field: str) -> str:
+    """An instance ID a request creates; INVALID_ARGUMENT when it breaks the ID rule."""
+    problem = instance_id_problem(instance_id)
+    if problem is not None:
+        raise InvalidArgument(f"{field}: {problem}")
+    return instance_id
+
+
 def _checked_ns(message: Any, field: str) -> int | None:
     value = _checked_time(message, field)
     return None if value is None else from_timestamp(value)
@@ -110,6 +119,8 @@ class Servicer:
         if not request.name:
             raise InvalidArgument("a workflow name is required to start an instance")
         scheduled = _checked_time(request, "scheduledStartTimestamp")
+        if request.instanceId:  # empty: tether generates one
+            _checked_id(request.instanceId, "instanceId")
         instance_id = await self.engine.create_instance(
             request.name,
             request.instanceId,
@@ -262,6 +273,9 @@ class Servicer:
     @_guard
     @_detach
     async def RerunWorkflowFromEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        for field in ("newInstanceID", "newChildWorkflowInstanceID"):
+            if request.HasField(field) and getattr(request, field):
+                _checked_id(getattr(request, field), field)
         new_id = await self.engine.rerun(
             RerunRequest(
                 source_instance_id=request.sourceInstanceID,
