@@ -71,3 +71,11 @@ class ConfigError(TetherError):
 
     grpc_code = "INVALID_ARGUMENT"
     http_status = 400
+
+
+class StoreFull(StoreError):
+    """The store's disk (or file system quota) is full: nothing more can be written until space
+    is freed; reads keep working and writes resume by themselves."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 507

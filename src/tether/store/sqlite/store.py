@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tether import pb
-from tether.errors import StoreError
+from tether.errors import StoreError, Unavailable
 from tether.store.base import InstanceFilter, InstanceRow, MessageRow, NodeRow, TaskRow
+from tether.store.factory import private_dir
+from tether.store.sqlite import files
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -80,7 +82,12 @@ def _presize_wal(conn: sqlite3.Connection, path: Path) -> None:
     wal = Path(f"{path}-wal")
     page = int(conn.execute("PRAGMA page_size").fetchone()[0])
     frames = max(0, int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])) + 64
-    if wal.exists() and wal.stat().st_size >= 32 + frames * (page + 24):
+    size = 32 + frames * (page + 24)
+    if wal.exists() and wal.stat().st_size >= size:
+        return
+    if files.free_bytes(path) < 4 * size:
+        # An optimisation only: on a nearly full disk the space is worth more than the speed.
+        log.warning("little free disk space at %s: not growing the write-ahead log ahead", path)
         return
     cache = int(conn.execute("PRAGMA cache_size").fetchone()[0])
     conn.execute("PRAGMA cache_size = 16")
@@ -91,8 +98,13 @@ def _presize_wal(conn: sqlite3.Connection, path: Path) -> None:
             conn.executemany(
                 "INSERT INTO tether_presize VALUES (zeroblob(?))", [(page - 64,)] * frames
             )
+        except sqlite3.Error as exc:
+            if not files.is_full(exc):
+                raise
+            log.warning("the disk filled up while growing the write-ahead log at %s", path)
         finally:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                conn.execute("ROLLBACK")
     finally:
         conn.execute(f"PRAGMA cache_size = {cache}")
     if wal.exists():
@@ -455,20 +467,26 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        foreign = files.foreign_problem(path)
+        if foreign is not None:
+            raise StoreError(f"refusing to use {path} as a tether store: {foreign}")
         try:
+            private_dir(path.parent)
+            files.private_file(path)
             self._writer_conn = _connect(path)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise files.store_error(exc, "cannot open the SQLite store", path) from exc
         try:
             self._init_schema(self._writer_conn)
             _presize_wal(self._writer_conn, path)
         except sqlite3.Error as exc:
             self._writer_conn.close()
-            raise StoreError(f"cannot prepare the SQLite store {path}: {exc}") from exc
+            raise files.store_error(exc, "cannot prepare the SQLite store", path) from exc
         except BaseException:
             self._writer_conn.close()
             raise
+        self._identity = files.identity(path)
+        self.problem: str | None = None  # set when the store can no longer be written
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._listener: Callable[[], None] | None = None
         self._closed = False
@@ -534,7 +552,7 @@ class SqliteStore:
         try:
             return fn(tx)
         except sqlite3.Error as exc:
-            raise StoreError(f"reading {self.path}: {exc}") from exc
+            raise files.store_error(exc, "reading", self.path) from exc
         finally:
             tx.c.execute("COMMIT")
 
@@ -563,6 +581,8 @@ class SqliteStore:
                         break
                     batch.append(job)
                 self._run_batch(tx, batch)
+            if first is None:
+                self._still_the_file()  # health turns unhealthy even with no writes coming
             current = conn.execute("PRAGMA data_version").fetchone()[0]
             if current != data_version:
                 data_version = current
@@ -577,6 +597,10 @@ class SqliteStore:
         # A job that fails is undone alone: its savepoint is rolled back (a lone job needs none;
         # its failure rolls the transaction back).
         alone = len(batch) == 1
+        if not self._still_the_file():
+            refused = Unavailable(f"refusing to write: {self.problem}")
+            self._settle(batch, [(False, refused)] * len(batch))
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, _ in batch:
@@ -591,15 +615,19 @@ class SqliteStore:
                     if not alone:
                         conn.execute("RELEASE job")
                     if isinstance(exc, sqlite3.Error):
-                        exc = StoreError(f"writing {self.path}: {exc}")
+                        exc = files.store_error(exc, "writing", self.path)
                     outcomes.append((False, exc))
             if conn.in_transaction:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = StoreError(f"committing to {self.path}: {exc}")
+            error = files.store_error(exc, "committing to", self.path)
             outcomes = [(False, error)] * len(batch)
+        self._settle(batch, outcomes)
+
+    @staticmethod
+    def _settle(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
         # One wake-up per event loop for the whole batch, not one per job.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -607,6 +635,17 @@ class SqliteStore:
         for loop, settled in by_loop.items():
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _still_the_file(self) -> bool:
+        """Whether the path still names the file this store opened (not deleted, not replaced):
+        writes into an unlinked file would be acknowledged and lost on restart."""
+        if self.problem is None and files.identity(self.path) != self._identity:
+            self.problem = (
+                f"the store file {self.path} was deleted or replaced while tether ran; "
+                "restart tether to open the file now at that path"
+            )
+            log.error("%s", self.problem)
+        return self.problem is None
 
     async def close(self) -> None:
         if self._closed:
