@@ -226,15 +226,18 @@ class Runtime:
     async def _claim_tasks(self, live: list[str]) -> None:
         rows = await self.store.write(lambda tx: tx.claim_tasks(self.node_id, self.app_id, live))
         for row in rows:
-            self._dispatch_task(
-                TaskSpec(
-                    instance_id=row.instance_id,
-                    execution_id=row.execution_id,
-                    task_id=row.task_id,
-                    app_id=row.app_id,
-                    request=pb.ActivityRequest.FromString(row.request),
-                )
+            self._dispatch_row(row)
+
+    def _dispatch_row(self, row: TaskRow) -> None:
+        self._dispatch_task(
+            TaskSpec(
+                instance_id=row.instance_id,
+                execution_id=row.execution_id,
+                task_id=row.task_id,
+                app_id=row.app_id,
+                request=pb.ActivityRequest.FromString(row.request),
             )
+        )
 
     def _on_store_changed(self) -> None:
         loop = self._loop
@@ -412,8 +415,21 @@ class Runtime:
     def _reload(self, instance_id: str) -> None:
         """Memory ran ahead of a write that failed: forget it and load what the store holds."""
         log.warning("reloading %r from the store after a failed write", instance_id)
+        old = self.active.get(instance_id)
         self._retire(instance_id)
-        self._spawn(self._load(instance_id))
+        self._spawn(self._load_with_tasks(instance_id, old))
+
+    async def _load_with_tasks(self, instance_id: str, old: Active | None) -> None:
+        # Writes still on the way for the forgotten memory must land before the store is read.
+        if old is not None:
+            await asyncio.gather(*(asyncio.shield(f) for f in old.unsaved.values()))
+        # The failed write may have been an activity's result: its task row is still stored and
+        # owned here, but no dispatch is left for it, so send this node's tasks again.
+        if await self._load(instance_id) is not None:
+            rows = await self.store.read(lambda tx: tx.load_tasks(instance_id))
+            for row in rows:
+                if row.owner == self.node_id:
+                    self._dispatch_row(row)
 
     async def _commit_drops(self, active: Active, dropped: list[int]) -> None:
         active.committing = True

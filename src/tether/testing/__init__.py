@@ -6,6 +6,8 @@
   on free ports: the quickest way to test your own workflows.
 
 Both expose ``grpc_port``/``http_port`` and an ``env()`` dict with ``DAPR_GRPC_PORT`` etc.
+:mod:`tether.testing.faults` adds seeded faults: a proxy that drops, duplicates, delays and
+reorders work items and completions, and a store whose writes fail on demand.
 """
 
 from tether.testing.harness import InProcessSidecar, SidecarProcess
