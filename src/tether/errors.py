@@ -75,7 +75,8 @@ class StoreUnavailable(StoreError):
 
 
 class StoreFull(StoreError):
-    """The store has no room left (disk or quota full); retry once space is freed."""
+    """The store's disk (or file system quota) is full: nothing more can be written until space
+    is freed; reads keep working and writes resume by themselves."""
 
     grpc_code = "RESOURCE_EXHAUSTED"
     http_status = 507

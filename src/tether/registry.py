@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tether.engine.nodes import pid_alive
-from tether.store.factory import default_data_dir
+from tether.store.factory import default_data_dir, private_dir
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def run_dir() -> Path:
 
 def announce(entry: RunningSidecar) -> Path:
     folder = run_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder.parent)
+    private_dir(folder)
     path = folder / f"{entry.app_id}-{entry.pid}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(entry)))

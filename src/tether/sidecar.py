@@ -16,6 +16,7 @@ from tether import registry
 from tether.engine.engine import Engine
 from tether.engine.retention import Retention
 from tether.httpapi.app import build_app
+from tether.httpapi.server import http_config, raise_fd_limit
 from tether.protocol.server import start_grpc
 from tether.settings import Settings
 from tether.store import Store, open_store
@@ -84,6 +85,7 @@ class Sidecar:
 
     async def _start(self) -> None:
         s = self.settings
+        raise_fd_limit()
         sock = _bind(s.listen_address, s.http_port)
         try:
             self._grpc, self.grpc_port = await start_grpc(
@@ -93,14 +95,7 @@ class Sidecar:
             sock.close()
             raise
         self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            build_app(self.engine),
-            log_config=None,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        self._http = uvicorn.Server(config)
+        self._http = uvicorn.Server(http_config(build_app(self.engine)))
         self._http.install_signal_handlers = lambda: None
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         await self.engine.start(self.grpc_port, self.http_port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from dapr.ext.workflow._durabletask import worker as sdk_worker
@@ -51,21 +52,28 @@ class Sim:
         self.failures: list[str] = []
 
     def enqueue(
-        self, event: Any, visible_at: int | None = None, execution_id: str | None = None
+        self,
+        event: Any,
+        visible_at: int | None = None,
+        execution_id: str | None = None,
+        order: int | None = None,
     ) -> None:
-        self.state.inbox.append(
-            Message(next(_ids), event, visible_at or self.now, execution_id, self.now)
+        """Add a message as the runtime does: the inbox stays sorted by (order, msg id)."""
+        message = Message(
+            next(_ids), event, visible_at or self.now, execution_id, order or self.now
         )
+        self.state.inbox.append(message)
+        self.state.inbox.sort(key=lambda m: (m.order, m.msg_id))
 
     def tick(self, seconds: float = 0.001) -> None:
         self.now += int(seconds * SECOND)
 
-    def raise_event(self, name: str, data: str | None) -> None:
-        event = new_event(self.now)
+    def raise_event(self, name: str, data: str | None, order: int | None = None) -> None:
+        event = new_event(order or self.now)
         event.eventRaised.name = name
         if data is not None:
             event.eventRaised.input.value = data
-        self.enqueue(event)
+        self.enqueue(event, order=order)
 
     def suspend(self) -> None:
         if not self.state.suspended_after_inbox():
@@ -107,8 +115,14 @@ class Sim:
                 self.enqueue(copy, execution_id=self.state.execution_id)
                 return
 
-    def turn(self, *, worker: bool = True) -> bool:
-        """Run one turn if anything is deliverable; False when idle."""
+    def turn(
+        self, *, worker: bool = True, during_commit: Callable[[], None] | None = None
+    ) -> bool:
+        """Run one turn if anything is deliverable; False when idle.
+
+        ``during_commit`` runs between computing the turn's changes and applying them, where
+        the runtime awaits the store (other writes land in memory meanwhile).
+        """
         state = self.state
         force = not state.started and any(
             m.event.HasField("executionTerminated") for m in state.inbox
@@ -148,6 +162,8 @@ class Sim:
             timer.msg_id = next(_ids)
             timer.order = self.now
         meta = next_meta(state, result, self.now)
+        if during_commit is not None:
+            during_commit()
         apply_result(state, plan, result, meta, restart)
         for task in result.tasks:
             self.tasks[task.task_id] = task.request

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from tether.core.ids import escaped
 from tether.errors import TetherError
 
 SUCCESS = "✅  "
@@ -38,20 +39,26 @@ def _prefix(marker: str) -> str:
     return "" if os.name == "nt" else marker
 
 
+# Messages and table cells carry untrusted strings (instance IDs, names, payloads, reasons):
+# unprintable characters are escaped; messages keep their own line breaks.
+def _line(message: str) -> str:
+    return escaped(message, keep="\n")
+
+
 def success(message: str) -> None:
-    print(_prefix(SUCCESS) + message, file=sys.stdout, flush=True)
+    print(_prefix(SUCCESS) + _line(message), file=sys.stdout, flush=True)
 
 
 def info(message: str, stream: TextIO | None = None) -> None:
-    print(_prefix(INFO) + message, file=stream or sys.stdout, flush=True)
+    print(_prefix(INFO) + _line(message), file=stream or sys.stdout, flush=True)
 
 
 def warn(message: str) -> None:
-    print(_prefix(WARNING) + message, file=sys.stderr, flush=True)
+    print(_prefix(WARNING) + _line(message), file=sys.stderr, flush=True)
 
 
 def failure(message: str) -> None:
-    print(_prefix(FAILURE) + message, file=sys.stderr, flush=True)
+    print(_prefix(FAILURE) + _line(message), file=sys.stderr, flush=True)
 
 
 def colour_enabled(stream: TextIO | None = None) -> bool:
@@ -84,7 +91,7 @@ def render_table(
     ``drop_blank`` removes columns whose every cell is empty (or equals ``blank``). On a TTY the
     header is bold and the ``colour_column`` cells are coloured by status.
     """
-    body = [list(r) for r in rows]
+    body = [[escaped(cell) for cell in r] for r in rows]
     keep = list(range(len(headers)))
     if drop_blank and body:
         keep = [i for i in keep if any(r[i] not in ("", blank) for r in body)]
@@ -121,11 +128,26 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], **kwargs:
 
 def dump(data: Any, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False)
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        if _printable_lines(text):
+            return text
+        # Outside strings JSON here holds only printable characters and newlines, so every other
+        # unprintable character is inside a string: write it as a JSON escape.
+        return "".join(
+            c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1] for c in text
+        )
     if fmt == "yaml":
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        if not _printable_lines(text):
+            # YAML leaves some unprintable characters (e.g. bidi overrides) as they are unless
+            # every non-ASCII character is escaped.
+            text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
         return text.rstrip("\n")
     raise CliError(f"unknown output format {fmt!r}")
+
+
+def _printable_lines(text: str) -> bool:
+    return all(line.isprintable() for line in text.split("\n"))
 
 
 def print_document(data: Any, fmt: str) -> None:

@@ -15,8 +15,28 @@ def to_timestamp(ns: int) -> Any:
     return ts
 
 
+# Times are kept as signed 64-bit ns since the epoch (the store's INTEGER), which spans
+# 1677-09-21 to 2262-04-11. A protobuf timestamp may name any instant of years 1-9999.
+MAX_NS = 2**63 - 1
+MIN_NS = -(2**63)
+# The protobuf Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+MIN_SECONDS = -62_135_596_800
+MAX_SECONDS = 253_402_300_799
+
+
 def from_timestamp(ts: Any) -> int:
-    return int(ts.seconds) * NANOS + int(ts.nanos)
+    """ns since the epoch, held inside the stored range: an instant past 2262 (a timer centuries
+    away) stays pending until then, one before 1677 is simply in the past."""
+    return max(MIN_NS, min(MAX_NS, int(ts.seconds) * NANOS + int(ts.nanos)))
+
+
+def timestamp_problem(ts: Any) -> str | None:
+    """Why ``ts`` is not a valid protobuf timestamp (years 1-9999, nanos 0-999,999,999)."""
+    if not MIN_SECONDS <= int(ts.seconds) <= MAX_SECONDS:
+        return f"seconds={ts.seconds} is outside years 1-9999"
+    if not 0 <= int(ts.nanos) < NANOS:
+        return f"nanos={ts.nanos} is outside 0-999999999"
+    return None
 
 
 def is_sentinel(ts: Any) -> bool:

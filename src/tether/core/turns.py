@@ -24,8 +24,10 @@ from tether.core.events import (
     is_sentinel,
     new_event,
     opt_str,
+    timestamp_problem,
     workflow_started,
 )
+from tether.core.ids import instance_id_problem
 from tether.core.state import InstanceState, Message, ParentRef, TaskSpec
 
 # Every workflowStarted is strictly later than the previous one (the SDK derives
@@ -344,6 +346,21 @@ def apply_response(
                 version.name = name
 
     terminate = plan.delivers_terminate
+    problem = response_problem(response)
+    if problem is not None:
+        # Never stored as sent: the instance fails and says why (a terminate still wins).
+        failed = TurnResult(history=list(plan.new_events), consumed=list(plan.consumed))
+        failed.custom_status = state.custom_status
+        if terminate is not None:
+            output = opt_str(terminate, "input")
+            _finish(state, failed, pb.TERMINATED, output, None, terminate, now, -1)
+        else:
+            failure = pb.TaskFailureDetails(
+                errorType="InvalidWorkflowResponse",
+                errorMessage=f"the worker's response broke the protocol: {problem}",
+            )
+            _finish(state, failed, pb.FAILED, None, failure, None, now, -1)
+        return failed
     completion: Any | None = None
     for action in response.actions:
         kind = action.WhichOneof("workflowActionType")
@@ -407,6 +424,75 @@ def apply_response(
             output = None
         _finish(state, result, status, output, failure, terminate, now, completion.id)
     return result
+
+
+_FINAL_STATUSES = frozenset({pb.COMPLETED, pb.FAILED, pb.TERMINATED, pb.CONTINUED_AS_NEW})
+
+
+def response_problem(response: Any) -> str | None:
+    """What makes a worker's ``WorkflowResponse`` break the protocol, or None when it is valid.
+
+    Each action kind's required fields are checked the same way; action IDs must be unique in one
+    response (they become history event IDs).
+    """
+    seen: set[int] = set()
+    for index, action in enumerate(response.actions):
+        kind = action.WhichOneof("workflowActionType")
+        where = f"action {index} (id {action.id}, {kind or 'no action type'})"
+        if action.id in seen:
+            return f"{where}: another action of this response has the same id"
+        seen.add(action.id)
+        problem = _action_problem(kind, action)
+        if problem is not None:
+            return f"{where}: {problem}"
+    return None
+
+
+def _action_problem(kind: str | None, action: Any) -> str | None:
+    if kind == "scheduleTask":
+        return None if action.scheduleTask.name else "an activity name is required"
+    if kind == "createTimer":
+        timer = action.createTimer
+        if not timer.HasField("fireAt"):
+            return "fireAt is required"
+        problem = timestamp_problem(timer.fireAt)
+        return None if problem is None else f"fireAt: {problem}"
+    if kind == "createChildWorkflow":
+        child = action.createChildWorkflow
+        if child.instanceId and (problem := instance_id_problem(child.instanceId)):
+            return problem
+        return None if child.name else "a workflow name is required"
+    if kind == "createDetachedWorkflow":
+        spawn = action.createDetachedWorkflow
+        if spawn.instanceId and (problem := instance_id_problem(spawn.instanceId)):
+            return problem
+        if not spawn.name:
+            return "a workflow name is required"
+        if spawn.HasField("scheduledStartTimestamp"):
+            problem = timestamp_problem(spawn.scheduledStartTimestamp)
+            return None if problem is None else f"scheduledStartTimestamp: {problem}"
+        return None
+    if kind == "sendEvent":
+        send = action.sendEvent
+        if not send.instance.instanceId:
+            return "the target instance ID is required"
+        return None if send.name else "an event name is required"
+    if kind == "terminateWorkflow":
+        return None if action.terminateWorkflow.instanceId else "the target instance ID is required"
+    if kind == "completeWorkflow":
+        complete = action.completeWorkflow
+        status = int(complete.workflowStatus)
+        if status not in _FINAL_STATUSES:
+            name = pb.STATUS_NAMES.get(status, f"unknown status {status}")
+            return (
+                f"workflowStatus {name} does not end a workflow "
+                "(COMPLETED, FAILED, TERMINATED or CONTINUED_AS_NEW)"
+            )
+        for event in complete.carryoverEvents:
+            if not event.HasField("eventRaised"):
+                return f"carryoverEvents may hold only eventRaised, not {event_kind(event)!r}"
+        return None
+    return None
 
 
 def _already_committed(state: InstanceState, kind: str | None, action_id: int) -> bool:

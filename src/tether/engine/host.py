@@ -80,14 +80,19 @@ class Host(abc.ABC):
         """A commit of the instance failed for good: drop its memory and reload it (and resend
         its activities) from the store, retrying until the store answers."""
         log.error("instance %r marked for recovery after a failed write: %s", instance_id, reason)
+        old = self.active.get(instance_id)
+        in_flight = list(old.unsaved.values()) if old is not None else []
         self.retire(instance_id)
         if instance_id not in self._recovering:
             self._recovering.add(instance_id)
-            self.spawn(self._recover(instance_id))
+            self.spawn(self._recover(instance_id, in_flight))
 
-    async def _recover(self, instance_id: str) -> None:
+    async def _recover(self, instance_id: str, in_flight: list[asyncio.Future[bool]]) -> None:
         delay = _FIRST_BACKOFF
         try:
+            # Writes still on the way for the forgotten memory (other activities' results) must
+            # land before the store is read, or the reload would miss them.
+            await asyncio.gather(*(asyncio.shield(f) for f in in_flight))
             while self.running:
                 try:
                     await self.load(instance_id, reload=True)

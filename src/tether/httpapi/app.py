@@ -31,7 +31,9 @@ from tether.httpapi.routes_ext import TetherApi
 
 def _health_routes(engine: Engine) -> list[BaseRoute]:
     async def healthz(request: Request) -> Response:
-        return Response(status_code=204 if engine.running else 500)
+        # A store that can no longer be written (its file deleted or replaced) is unhealthy.
+        healthy = engine.running and getattr(engine.store, "problem", None) is None
+        return Response(status_code=204 if healthy else 500)
 
     async def metadata(request: Request) -> Response:
         workers = len(engine.dispatcher.streams)

@@ -17,6 +17,7 @@ from tether.errors import (
     InvalidArgument,
     NotFound,
     PayloadTooLarge,
+    StoreFull,
     TetherError,
     Unauthenticated,
     Unavailable,
@@ -50,6 +51,7 @@ ALREADY_EXISTS = "ERR_ALREADY_EXISTS"
 FAILED_PRECONDITION = "ERR_FAILED_PRECONDITION"
 UNAVAILABLE = "ERR_UNAVAILABLE"
 INTERNAL = "ERR_INTERNAL"
+STORE_FULL = "ERR_STORE_FULL"
 
 # The codes a Dapr route may answer with status 500: a valid request whose operation failed.
 DAPR_OPERATION_CODES = frozenset(
@@ -84,6 +86,8 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 def operation_failed(code: str, prefix: str, exc: BaseException) -> ApiError:
     """A Dapr-route failure (status 500, the operation's code, ``<prefix>: <cause>``)."""
+    if isinstance(exc, StoreFull):
+        return ApiError(exc.http_status, code, f"{prefix}: {exc.message}")
     if isinstance(exc, TetherError):
         cause = exc.message
     else:
@@ -108,6 +112,7 @@ _ERROR_CODES: dict[type[TetherError], str] = {
     PayloadTooLarge: PAYLOAD_TOO_LARGE,
     Unauthenticated: UNAUTHENTICATED,
     Unavailable: UNAVAILABLE,
+    StoreFull: STORE_FULL,
 }
 
 

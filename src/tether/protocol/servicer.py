@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 
 from tether import pb
-from tether.core.events import from_timestamp
+from tether.core.events import from_timestamp, timestamp_problem
+from tether.core.ids import instance_id_problem
 from tether.core.rerun import RerunRequest
 from tether.engine.convert import workflow_state
 from tether.engine.engine import Engine
@@ -64,6 +65,30 @@ def _detach(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     return wrapper
 
 
+def _checked_time(message: Any, field: str) -> Any | None:
+    """A request's optional timestamp field; INVALID_ARGUMENT when it is not a valid timestamp."""
+    if not message.HasField(field):
+        return None
+    value = getattr(message, field)
+    problem = timestamp_problem(value)
+    if problem is not None:
+        raise InvalidArgument(f"{field}: {problem}; send a time between years 1 and 9999")
+    return value
+
+
+def _checked_id(instance_id: str, field: str) -> str:
+    """An instance ID a request creates; INVALID_ARGUMENT when it breaks the ID rule."""
+    problem = instance_id_problem(instance_id)
+    if problem is not None:
+        raise InvalidArgument(f"{field}: {problem}")
+    return instance_id
+
+
+def _checked_ns(message: Any, field: str) -> int | None:
+    value = _checked_time(message, field)
+    return None if value is None else from_timestamp(value)
+
+
 def _time_left(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     if remaining is None or remaining > 10**8:
@@ -94,9 +119,9 @@ class Servicer:
     async def StartInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if not request.name:
             raise InvalidArgument("a workflow name is required to start an instance")
-        scheduled = (
-            request.scheduledStartTimestamp if request.HasField("scheduledStartTimestamp") else None
-        )
+        scheduled = _checked_time(request, "scheduledStartTimestamp")
+        if request.instanceId:  # empty: tether generates one
+            _checked_id(request.instanceId, "instanceId")
         instance_id = await self.engine.create_instance(
             request.name,
             request.instanceId,
@@ -193,8 +218,8 @@ class Servicer:
         elif which == "purgeInstanceFilter":
             flt = request.purgeInstanceFilter
             count = await self.engine.purge_where(
-                from_timestamp(flt.createdTimeFrom) if flt.HasField("createdTimeFrom") else None,
-                from_timestamp(flt.createdTimeTo) if flt.HasField("createdTimeTo") else None,
+                _checked_ns(flt, "createdTimeFrom"),
+                _checked_ns(flt, "createdTimeTo"),
                 [int(s) for s in flt.runtimeStatus] or None,
                 request.recursive,
                 force,
@@ -250,6 +275,9 @@ class Servicer:
     @_guard
     @_detach
     async def RerunWorkflowFromEvent(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        for field in ("newInstanceID", "newChildWorkflowInstanceID"):
+            if request.HasField(field) and getattr(request, field):
+                _checked_id(getattr(request, field), field)
         new_id = await self.engine.rerun(
             RerunRequest(
                 source_instance_id=request.sourceInstanceID,

@@ -18,6 +18,15 @@ def default_data_dir() -> Path:
     return Path(base) / "tether"
 
 
+def private_dir(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) readable by this user only: the per-user folder
+    holds the store, whose payloads only the token should open."""
+    if folder.is_dir():
+        return
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+
+
 def default_store_url() -> str:
     return os.environ.get("TETHER_STORE") or f"sqlite:///{default_data_dir() / 'tether.db'}"
 

@@ -9,6 +9,9 @@ Both expose ``grpc_port``/``http_port`` and an ``env()`` dict with ``DAPR_GRPC_P
 
 * :class:`TimeSkipping` runs workflows on an embedded engine with a virtual clock that skips to
   the next timer (``tether.testing.pytest_plugin`` offers it as the ``workflow_env`` fixture).
+
+:mod:`tether.testing.faults` adds seeded faults: a proxy that drops, duplicates, delays and
+reorders work items and completions, and a store whose writes fail on demand.
 """
 
 from tether.testing.harness import InProcessSidecar, SidecarProcess

@@ -27,9 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tether.errors import ConfigError, StoreError
+from tether.errors import ConfigError, StoreError, Unavailable
 from tether.store.base import RESYNC, Change
-from tether.store.sqlite.errors import translate
+from tether.store.factory import private_dir
+from tether.store.sqlite import files
+from tether.store.sqlite.errors import is_full, translate
 from tether.store.sqlite.schema import SCHEMA_VERSION, prepare
 from tether.store.sqlite.tx import SqliteTx, StoreClock
 
@@ -87,7 +89,12 @@ def _presize_wal(conn: sqlite3.Connection, path: Path) -> None:
     wal = Path(f"{path}-wal")
     page = int(conn.execute("PRAGMA page_size").fetchone()[0])
     frames = max(0, int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])) + 64
-    if wal.exists() and wal.stat().st_size >= 32 + frames * (page + 24):
+    size = 32 + frames * (page + 24)
+    if wal.exists() and wal.stat().st_size >= size:
+        return
+    if files.free_bytes(path) < 4 * size:
+        # An optimisation only: on a nearly full disk the space is worth more than the speed.
+        log.warning("little free disk space at %s: not growing the write-ahead log ahead", path)
         return
     cache = int(conn.execute("PRAGMA cache_size").fetchone()[0])
     conn.execute("PRAGMA cache_size = 16")
@@ -98,8 +105,13 @@ def _presize_wal(conn: sqlite3.Connection, path: Path) -> None:
             conn.executemany(
                 "INSERT INTO tether_presize VALUES (zeroblob(?))", [(page - 64,)] * frames
             )
+        except sqlite3.Error as exc:
+            if not is_full(exc):
+                raise
+            log.warning("the disk filled up while growing the write-ahead log at %s", path)
         finally:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                conn.execute("ROLLBACK")
     finally:
         conn.execute(f"PRAGMA cache_size = {cache}")
     if wal.exists():
@@ -121,10 +133,14 @@ class SqliteStore:
         self.url = f"sqlite:///{path}"
         self.origin = uuid.uuid4().hex
         self._clock = StoreClock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        foreign = files.foreign_problem(path)
+        if foreign is not None:
+            raise StoreError(f"refusing to use {path} as a tether store: {foreign}")
         try:
+            private_dir(path.parent)
+            files.private_file(path)
             self._writer_conn = _connect(path)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise translate(exc, f"cannot open the SQLite store {path}") from exc
         try:
             prepare(self._writer_conn, path)
@@ -138,6 +154,8 @@ class SqliteStore:
         except BaseException:
             self._writer_conn.close()
             raise
+        self._identity = files.identity(path)
+        self.problem: str | None = None  # set when the store can no longer be written
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._listener: Callable[[Sequence[Change]], None] | None = None
         # Told (seconds, jobs) after each group commit, from the writer thread (metrics).
@@ -222,6 +240,8 @@ class SqliteStore:
                         break
                     batch.append(job)
                 self._run_batch(tx, batch)
+            if first is None:
+                self._still_the_file()  # health turns unhealthy even with no writes coming
             try:
                 current = conn.execute("PRAGMA data_version").fetchone()[0]
                 if current != data_version:
@@ -274,6 +294,10 @@ class SqliteStore:
         # its failure rolls the transaction back).
         alone = len(batch) == 1
         began = time.perf_counter()
+        if not self._still_the_file():
+            refused = Unavailable(f"refusing to write: {self.problem}")
+            self._settle(batch, [(False, refused)] * len(batch))
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             tx.begin(write=True)
@@ -306,6 +330,10 @@ class SqliteStore:
             outcomes = [(False, error)] * len(batch)
         if self.on_commit is not None:
             self.on_commit(time.perf_counter() - began, len(batch))
+        self._settle(batch, outcomes)
+
+    @staticmethod
+    def _settle(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
         # One wake-up per event loop for the whole batch, not one per job.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -313,6 +341,17 @@ class SqliteStore:
         for loop, settled in by_loop.items():
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_settle_all, settled)
+
+    def _still_the_file(self) -> bool:
+        """Whether the path still names the file this store opened (not deleted, not replaced):
+        writes into an unlinked file would be acknowledged and lost on restart."""
+        if self.problem is None and files.identity(self.path) != self._identity:
+            self.problem = (
+                f"the store file {self.path} was deleted or replaced while tether ran; "
+                "restart tether to open the file now at that path"
+            )
+            log.error("%s", self.problem)
+        return self.problem is None
 
     async def close(self) -> None:
         if self._closed:
