@@ -34,6 +34,7 @@ from tether.cli.output import (
     warn,
 )
 from tether.engine.convert import new_msg_id
+from tether.engine.query import Query, TimerView, name_matches, timer_name
 from tether.store import MessageRow, Store, Tx
 
 EXPORT_FORMAT = "tether-scheduler-export"
@@ -42,55 +43,30 @@ FILTERS = ["all", "workflow", "activity", "app", "actor"]
 
 @dataclass
 class Reminder:
-    name: str
+    timer: TimerView
     store_url: str
-    row: MessageRow
 
     @property
-    def app_id(self) -> str:
-        return self.row.app_id
-
-    @property
-    def instance_id(self) -> str:
-        return self.row.instance_id
-
-    @property
-    def kind(self) -> str:
-        return "timer" if self.name.rsplit("/", 1)[-1].startswith("timer-") else "start"
+    def name(self) -> str:
+        return self.timer.name
 
     def record(self, namespace: str, now_ns: int) -> dict[str, Any]:
+        t = self.timer
         out: dict[str, Any] = {
-            "name": self.name,
+            "name": t.name,
             "namespace": namespace,
-            "appID": self.app_id,
-            "instanceID": self.instance_id,
-            "type": self.kind,
-            "begin": signed_offset(self.row.visible_at - now_ns),
-            "dueTime": rfc3339(from_ns(self.row.visible_at)),
+            "appID": t.app_id,
+            "instanceID": t.instance_id,
+            "type": t.kind,
+            "begin": signed_offset(t.due_at - now_ns),
+            "dueTime": rfc3339(from_ns(t.due_at)),
             "count": 0,
         }
-        event = pb.HistoryEvent.FromString(self.row.event)
-        if event.HasField("timerFired"):
-            out["timerID"] = event.timerFired.timerId
-        if self.row.execution_id:
-            out["executionID"] = self.row.execution_id
+        if t.timer_id is not None:
+            out["timerID"] = t.timer_id
+        if t.execution_id:
+            out["executionID"] = t.execution_id
         return out
-
-
-def reminder_name(row: MessageRow) -> str | None:
-    """The reminder name of an inbox row, or None when the row is not a reminder."""
-    try:
-        event = pb.HistoryEvent.FromString(row.event)
-    except Exception:  # a row written by a newer tether: not ours to show
-        return None
-    base = f"workflow/{row.app_id}/{row.instance_id}"
-    if event.HasField("timerFired"):
-        return f"{base}/timer-{event.timerFired.timerId}"
-    if event.HasField("executionStarted") and event.executionStarted.HasField(
-        "scheduledStartTimestamp"
-    ):
-        return f"{base}/start-{row.visible_at}"
-    return None
 
 
 def _load(urls: list[str], app_id: str | None) -> list[Reminder]:
@@ -99,22 +75,14 @@ def _load(urls: list[str], app_id: str | None) -> list[Reminder]:
         for url in urls:
             store = target.open_cli_store(url)
             try:
-                rows = await store.read(lambda tx: tx.list_timers(app_id))
+                timers = await Query(store).timers(app_id)
             finally:
                 await store.close()
-            for row in rows:
-                name = reminder_name(row)
-                if name is not None:
-                    found.append(Reminder(name, url, row))
+            found.extend(Reminder(t, url) for t in timers)
         return found
 
     reminders = asyncio.run(main())
-    return sorted(reminders, key=lambda r: (r.row.visible_at, r.name))
-
-
-def _matches(name: str, prefix: str) -> bool:
-    prefix = prefix.rstrip("/")
-    return prefix == "all" or name == prefix or name.startswith(prefix + "/")
+    return sorted(reminders, key=lambda r: (r.timer.due_at, r.name))
 
 
 def _urls(args: argparse.Namespace) -> list[str]:
@@ -124,9 +92,9 @@ def _urls(args: argparse.Namespace) -> list[str]:
 def _rows(reminders: list[Reminder], wide: bool, namespace: str, now_ns: int) -> list[list[str]]:
     out: list[list[str]] = []
     for r in reminders:
-        begin = signed_offset(r.row.visible_at - now_ns)
+        begin = signed_offset(r.timer.due_at - now_ns)
         if wide:
-            due = rfc3339(from_ns(r.row.visible_at))
+            due = rfc3339(from_ns(r.timer.due_at))
             out.append([namespace, r.name, begin, "", "", due, "", "1", "0", ""])
         else:
             out.append([r.name, begin, "0", ""])
@@ -185,7 +153,7 @@ def _delete(reminders: list[Reminder]) -> int:
     """Delete reminders' rows; a running tether notices the change and forgets them."""
     by_store: dict[str, list[int]] = {}
     for r in reminders:
-        by_store.setdefault(r.store_url, []).append(r.row.msg_id)
+        by_store.setdefault(r.store_url, []).append(r.timer.msg_id)
 
     async def main() -> int:
         deleted = 0
@@ -226,7 +194,7 @@ def cmd_delete_all(args: argparse.Namespace) -> int:
         raise CliError(
             "a prefix is required, e.g. `workflow/<app>`, `workflow/<app>/<id>` or `all`"
         )
-    reminders = [r for r in _load(_urls(args), args.app_id) if _matches(r.name, prefix)]
+    reminders = [r for r in _load(_urls(args), args.app_id) if name_matches(r.name, prefix)]
     count = _delete(reminders) if reminders else 0
     success(f"Deleted {count} reminder(s) matching {prefix!r}")
     return 0
@@ -241,12 +209,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         "reminders": [
             {
                 "name": r.name,
-                "appID": r.row.app_id,
-                "instanceID": r.row.instance_id,
-                "executionID": r.row.execution_id,
-                "visibleAt": r.row.visible_at,
-                "order": r.row.order,
-                "event": base64.b64encode(r.row.event).decode("ascii"),
+                "appID": r.timer.app_id,
+                "instanceID": r.timer.instance_id,
+                "executionID": r.timer.execution_id,
+                "visibleAt": r.timer.due_at,
+                "order": r.timer.order,
+                "event": base64.b64encode(r.timer.event).decode("ascii"),
             }
             for r in reminders
         ],
@@ -335,11 +303,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _restore(tx: Tx, rows: list[MessageRow]) -> tuple[int, list[str]]:
     """Insert reminders whose instance still waits for them; skip the rest with a reason."""
-    existing = {reminder_name(m) for m in tx.list_timers(None)}
+    existing = {timer_name(m) for m in tx.list_timers(None)}
     added: list[MessageRow] = []
     skipped: list[str] = []
     for row in rows:
-        name = reminder_name(row) or f"workflow/{row.app_id}/{row.instance_id}/?"
+        name = timer_name(row) or f"workflow/{row.app_id}/{row.instance_id}/?"
         instance = tx.get_instance(row.instance_id)
         if name in existing:
             skipped.append(f"{name}: already scheduled, skipped")

@@ -14,6 +14,7 @@ import grpc
 
 from tether import registry
 from tether.cli.output import CliError, warn
+from tether.cli.remote import dial_host, token_problem
 from tether.errors import TetherError
 from tether.registry import RunningSidecar
 from tether.store import Store, open_store
@@ -66,26 +67,22 @@ def resolve_app_id(app_id: str | None) -> str:
 
 
 # -- gRPC ------------------------------------------------------------------------------------
-def _dial_host(address: str) -> str:
-    if address in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if address == "::":
-        return "[::1]"
-    return f"[{address}]" if ":" in address else address
-
-
 class SidecarClient:
     """Unary calls to a tether's ``TaskHubSidecarService`` with :mod:`tether.pb` messages."""
 
-    def __init__(self, entry: RunningSidecar, timeout: float = 60.0) -> None:
+    def __init__(
+        self, entry: RunningSidecar, token: str | None = None, timeout: float = 60.0
+    ) -> None:
+        problem = token_problem(entry, token)
+        if problem is not None:
+            raise problem
         self.entry = entry
         self.app_id = entry.app_id
-        self.address = f"{_dial_host(entry.listen_address)}:{entry.grpc_port}"
+        self.address = f"{dial_host(entry.listen_address)}:{entry.grpc_port}"
         self.timeout = timeout
         self._channel = grpc.insecure_channel(
             self.address, options=[("grpc.max_receive_message_length", -1)]
         )
-        token = os.environ.get("DAPR_API_TOKEN")
         self._metadata: list[tuple[str, str]] = [(TOKEN_HEADER, token)] if token else []
 
     def call(
@@ -110,7 +107,10 @@ class SidecarClient:
                 f"{how_to_start(self.app_id)}"
             )
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            return CliError(f"{details} (the tether for {self.app_id!r} requires an API token)")
+            return CliError(
+                f"the tether for app ID {self.app_id!r} refused the request ({details}); pass "
+                "--api-token or set DAPR_API_TOKEN"
+            )
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return CliError(f"tether for app ID {self.app_id!r} did not answer in time")
         return CliError(str(details))
@@ -119,8 +119,13 @@ class SidecarClient:
         self._channel.close()
 
 
-def connect(app_id: str | None) -> SidecarClient:
-    return SidecarClient(find_sidecar(app_id))
+def api_token(flag: str | None) -> str | None:
+    """``--api-token``, else ``DAPR_API_TOKEN`` (what the SDKs send too)."""
+    return flag or os.environ.get("DAPR_API_TOKEN") or None
+
+
+def connect(app_id: str | None, token: str | None = None) -> SidecarClient:
+    return SidecarClient(find_sidecar(app_id), token)
 
 
 # -- stores ----------------------------------------------------------------------------------

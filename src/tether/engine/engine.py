@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,7 @@ from tether.engine.convert import (
     row_from_state,
     state_from_rows,
 )
+from tether.engine.query import Query
 from tether.engine.runtime import Active, Creation, Runtime
 from tether.engine.txops import check_purgeable, deliver_tx, purge_tree
 from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError
@@ -389,23 +391,15 @@ class Engine(Runtime):
                 self._spawn(self._load(created_row.instance_id))
         return new_id
 
+    @functools.cached_property
+    def query(self) -> Query:
+        """The read model over this engine's store; single reads answered from memory."""
+        return Query(self.store, self.get_instance)
+
     async def list_instance_ids(
         self, after: str | None, page_size: int | None
     ) -> tuple[list[str], str | None]:
-        limit = page_size + 1 if page_size else None
-        ids = await self.store.read(lambda tx: tx.list_instance_ids(self.app_id, after, limit))
-        if page_size and len(ids) > page_size:
-            ids = ids[:page_size]
-            return ids, ids[-1]
-        return ids, None
+        return await self.query.instance_ids(self.app_id, after, page_size)
 
     async def history(self, instance_id: str) -> list[bytes]:
-        def read(tx: Reader) -> list[bytes] | None:
-            if tx.get_instance(instance_id) is None:
-                return None
-            return tx.load_history(instance_id)
-
-        events = await self.store.read(read)
-        if events is None:
-            raise NotFound(f"workflow instance '{instance_id}' not found")
-        return events
+        return await self.query.raw_history(instance_id)

@@ -193,48 +193,87 @@ def _health_paths(version: str) -> dict[str, Any]:
     }
 
 
+def _list_filters() -> list[dict[str, Any]]:
+    """The filters and sort shared by the listing and the counts."""
+    stamp = {"type": "string", "format": "date-time"}
+    return [
+        {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "description": "Status names (repeat the parameter or comma-separate).",
+            "style": "form",
+            "explode": True,
+            "schema": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(pb.STATUS_NAMES.values())},
+            },
+        },
+        _query("name", "Workflow name."),
+        _query("createdAfter", "Created at or after (RFC 3339).", stamp),
+        _query("createdBefore", "Created before (RFC 3339).", stamp),
+        _query("updatedAfter", "Last updated at or after (RFC 3339).", stamp),
+        _query("updatedBefore", "Last updated before (RFC 3339).", stamp),
+        _query("idPrefix", "Instance IDs starting with this text."),
+        _query("parent", "Parent instance ID (children of that instance)."),
+        _query("appID", "App ID (default: this sidecar's app; `*` for all apps)."),
+        _query(
+            "sort",
+            "Order by instance ID (default), creation or last update time; ties by ID.",
+            {"type": "string", "enum": ["instanceID", "createdAt", "updatedAt"]},
+        ),
+        _query("order", "asc (default) or desc.", {"type": "string", "enum": ["asc", "desc"]}),
+    ]
+
+
 def _tether_paths() -> dict[str, Any]:
     tag = "tether"
-    status_enum = list(pb.STATUS_NAMES.values())
     terminal = sorted(pb.STATUS_NAMES[s] for s in pb.TERMINAL_STATUSES)
     instance = _path_param("instanceID", "Workflow instance ID.")
+    filters = _list_filters()
     return {
+        f"{PREFIX}/counts": {
+            "get": {
+                "operationId": "tether_count_instances",
+                "tags": [tag],
+                "summary": "How many instances match the listing's filters, per status",
+                "parameters": filters,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["counts"],
+                            "properties": {
+                                "counts": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "integer", "minimum": 0},
+                                }
+                            },
+                        },
+                        "Every status name with its count (zeros included).",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
         f"{PREFIX}/instances": {
             "get": {
                 "operationId": "tether_list_instances",
                 "tags": [tag],
-                "summary": "List instances with filters and cursor paging",
+                "summary": "List instances with filters, a sort and cursor paging",
                 "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "required": False,
-                        "description": "Status names (repeat the parameter or comma-separate).",
-                        "style": "form",
-                        "explode": True,
-                        "schema": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": status_enum},
-                        },
-                    },
-                    _query("name", "Workflow name."),
-                    _query(
-                        "createdAfter",
-                        "Created at or after (RFC 3339).",
-                        {"type": "string", "format": "date-time"},
-                    ),
-                    _query(
-                        "createdBefore",
-                        "Created before (RFC 3339).",
-                        {"type": "string", "format": "date-time"},
-                    ),
-                    _query("parent", "Parent instance ID (children of that instance)."),
-                    _query("appID", "App ID (default: this sidecar's app; `*` for all apps)."),
-                    _query("cursor", "`nextCursor` of the previous page."),
+                    *filters,
+                    _query("cursor", "`nextCursor` of the previous page (with the same sort)."),
                     _query(
                         "limit",
                         f"Page size (default 100, at most {MAX_PAGE}).",
                         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                    ),
+                    _query(
+                        "details",
+                        "Return each instance's full document (as GET /instances/{instanceID}) "
+                        "instead of its summary (default false).",
+                        {"type": "boolean"},
                     ),
                 ],
                 "responses": {
@@ -439,6 +478,7 @@ def _schemas() -> dict[str, Any]:
             "required": ["instanceID", "events"],
             "properties": {
                 "instanceID": string,
+                "appID": string,
                 "events": {"type": "array", "items": _ref("HistoryEvent")},
             },
         },

@@ -1,6 +1,7 @@
 """tether's own HTTP routes, under ``/tether/v1`` (no collision with Dapr's ``/v1.0…``).
 
-* ``GET  /tether/v1/instances`` — list with filters and cursor paging
+* ``GET  /tether/v1/instances`` — list with filters, sort and cursor paging
+* ``GET  /tether/v1/counts`` — how many instances match the same filters, per status
 * ``GET  /tether/v1/instances/{id}`` — one instance, tether's full view (STALLED included)
 * ``GET  /tether/v1/instances/{id}/history`` — the history as JSON
 * ``POST /tether/v1/instances/{id}/rerun`` — rerun from an event into a new instance
@@ -10,7 +11,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from tether import pb
 from tether.core.rerun import RerunRequest
 from tether.engine.engine import Engine
+from tether.engine.query import ListQuery
 from tether.errors import NotFound
 from tether.httpapi import errors
 from tether.httpapi.common import (
@@ -29,7 +32,6 @@ from tether.httpapi.common import (
 )
 from tether.httpapi.errors import ApiError
 from tether.httpapi.views import detail, history_event, summary
-from tether.store.base import InstanceFilter, InstanceRow, Reader
 
 PREFIX = "/tether/v1"
 DEFAULT_PAGE = 100
@@ -37,6 +39,8 @@ MAX_PAGE = 1000
 _APP_FILTER = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,252})$")
 _TERMINAL_NAMES = sorted(pb.STATUS_NAMES[s] for s in pb.TERMINAL_STATUSES)
 _MAX_EVENT_ID = 2**32 - 1
+_SORTS = {"instanceID": "instance_id", "createdAt": "created", "updatedAt": "updated"}
+T = TypeVar("T")
 
 
 def _bad(message: str) -> ApiError:
@@ -103,11 +107,12 @@ class TetherApi:
             Route(
                 f"{PREFIX}/instances/{{rest:path}}", self.instance_dispatch, methods=["GET", "POST"]
             ),
+            Route(f"{PREFIX}/counts", self.counts, methods=["GET"]),
             Route(f"{PREFIX}/purge", self.purge, methods=["POST"]),
         ]
 
     # -- list ----------------------------------------------------------------------------------
-    async def list_instances(self, request: Request) -> Response:
+    def _list_query(self, request: Request, *, paged: bool) -> ListQuery:
         q = request.query_params
         app_id = q.get("appID", self.engine.app_id)
         if not _APP_FILTER.match(app_id):
@@ -116,41 +121,54 @@ class TetherApi:
                 errors.APP_ID_INVALID,
                 f"appID: {app_id!r} is not an app ID (or * for all apps)",
             )
-        limit_raw = q.get("limit")
-        limit = DEFAULT_PAGE
-        if limit_raw is not None:
-            try:
-                limit = int(limit_raw)
-            except ValueError:
-                raise _bad(f"limit: {limit_raw!r} is not a whole number") from None
-            if not 1 <= limit <= MAX_PAGE:
-                raise _bad(f"limit: {limit} is outside 1..{MAX_PAGE}")
-        created_from = (
-            parse_time("createdAfter", q["createdAfter"]) if "createdAfter" in q else None
-        )
-        created_to = (
-            parse_time("createdBefore", q["createdBefore"]) if "createdBefore" in q else None
-        )
-        flt = InstanceFilter(
+        limit: int | None = None
+        if paged:
+            limit = DEFAULT_PAGE
+            limit_raw = q.get("limit")
+            if limit_raw is not None:
+                try:
+                    limit = int(limit_raw)
+                except ValueError:
+                    raise _bad(f"limit: {limit_raw!r} is not a whole number") from None
+                if not 1 <= limit <= MAX_PAGE:
+                    raise _bad(f"limit: {limit} is outside 1..{MAX_PAGE}")
+        times = {
+            key: parse_time(key, q[key]) if key in q else None
+            for key in ("createdAfter", "createdBefore", "updatedAfter", "updatedBefore")
+        }
+        sort = q.get("sort", "instanceID")
+        if sort not in _SORTS:
+            raise _bad(f"sort: {sort!r} is not one of {', '.join(_SORTS)}")
+        order = q.get("order", "asc").lower()
+        if order not in ("asc", "desc"):
+            raise _bad(f"order: {order!r} is not asc or desc")
+        return ListQuery(
             app_id=None if app_id == "*" else app_id,
-            statuses=_status_list(q.getlist("status"), "status") or None,
+            statuses=tuple(_status_list(q.getlist("status"), "status")),
             name=q.get("name"),
-            created_from=created_from,
-            created_to=created_to,
+            created_from=times["createdAfter"],
+            created_to=times["createdBefore"],
+            updated_from=times["updatedAfter"],
+            updated_to=times["updatedBefore"],
+            id_prefix=q.get("idPrefix") or None,
             parent_instance_id=q.get("parent"),
-            after_id=q.get("cursor") or None,
-            limit=limit + 1,
+            sort=_SORTS[sort],
+            descending=order == "desc",
+            cursor=(q.get("cursor") or None) if paged else None,
+            limit=limit,
         )
 
-        def read(tx: Reader) -> list[InstanceRow]:
-            return tx.list_instances(flt)
+    async def list_instances(self, request: Request) -> Response:
+        query = self._list_query(request, paged=True)
+        shape = detail if _bool_param(request, "details", False) else summary
+        page = await self._read(self.engine.query.instances(query))
+        return JSONResponse(
+            {"instances": [shape(v) for v in page.instances], "nextCursor": page.next_cursor}
+        )
 
-        rows = await self._read(read)
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = rows[-1].instance_id
-        return JSONResponse({"instances": [summary(r) for r in rows], "nextCursor": next_cursor})
+    async def counts(self, request: Request) -> Response:
+        query = self._list_query(request, paged=False)
+        return JSONResponse({"counts": await self._read(self.engine.query.counts(query))})
 
     # -- one instance --------------------------------------------------------------------------
     async def instance_dispatch(self, request: Request) -> Response:
@@ -178,24 +196,25 @@ class TetherApi:
         )
 
     async def get_instance(self, instance_id: str) -> Response:
-        try:
-            row = await self.engine.get_instance(instance_id)
-        except Exception as exc:
-            raise errors.from_engine(exc) from exc
-        if row is None:
+        view = await self._read(self.engine.query.instance(instance_id))
+        if view is None:
             raise errors.not_found(instance_id)
-        return JSONResponse(detail(row))
+        return JSONResponse(detail(view))
 
     async def history(self, request: Request, instance_id: str) -> Response:
         include = _bool_param(request, "includePayloads", False)
         try:
-            events = await self.engine.history(instance_id)
+            history = await self.engine.query.history(instance_id)
+        except NotFound as exc:
+            raise errors.not_found(instance_id) from exc
         except Exception as exc:
-            if isinstance(exc, NotFound):
-                raise errors.not_found(instance_id) from exc
             raise errors.from_engine(exc) from exc
         return JSONResponse(
-            {"instanceID": instance_id, "events": [history_event(e, include) for e in events]}
+            {
+                "instanceID": instance_id,
+                "appID": history.app_id,
+                "events": [history_event(e, include) for e in history.events],
+            }
         )
 
     async def rerun(self, request: Request, instance_id: str) -> Response:
@@ -265,8 +284,8 @@ class TetherApi:
             raise errors.from_engine(exc) from exc
         return JSONResponse({"deletedInstanceCount": count})
 
-    async def _read(self, fn: Any) -> Any:
+    async def _read(self, read: Awaitable[T]) -> T:
         try:
-            return await self.engine.store.read(fn)
+            return await read
         except Exception as exc:
             raise errors.from_engine(exc) from exc

@@ -85,7 +85,13 @@ class InstanceFilter:
     created_from: int | None = None  # inclusive, ns
     created_to: int | None = None  # exclusive, ns
     parent_instance_id: str | None = None
-    after_id: str | None = None  # cursor: instance ids strictly greater
+    updated_from: int | None = None  # inclusive, ns
+    updated_to: int | None = None  # exclusive, ns
+    id_prefix: str | None = None
+    order_by: str = "instance_id"  # or "created_at", "updated_at" (ties broken by instance_id)
+    descending: bool = False
+    after_id: str | None = None  # cursor: instance ids after this one in the listing's order
+    after_key: int | None = None  # cursor with a time order: the last row's order_by value
     limit: int | None = None
 
 
@@ -99,6 +105,10 @@ class Reader(Protocol):
     def load_messages(self, instance_id: str) -> list[MessageRow]: ...
     def load_tasks(self, instance_id: str) -> list[TaskRow]: ...
     def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]: ...
+    def count_instances(self, flt: InstanceFilter) -> dict[int, int]:
+        """Instances matching ``flt`` per status (its order, cursor and limit are ignored)."""
+        ...
+
     def list_instance_ids(
         self, app_id: str | None, after: str | None, limit: int | None
     ) -> list[str]: ...
