@@ -12,19 +12,12 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.http.conftest import DAPR_VERSIONS, Api
+from tests.http.conftest import api_error as _error
 
 
 def _now() -> str:
     # A little slack for clock granularity between this process and the sidecar.
     return (datetime.now(UTC) - timedelta(milliseconds=1)).isoformat()
-
-
-def _error(r: Any, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["errorCode"] == code, body
-    message: str = body["message"]
-    return message
 
 
 def _completed_hello(api: Api, name: str) -> str:

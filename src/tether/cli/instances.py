@@ -4,15 +4,15 @@ small interface. Both hand out the read model's views (:mod:`tether.engine.query
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from tether import pb
 from tether.cli.durations import from_ns, parse_time, rfc3339, to_ns
 from tether.cli.output import CliError
-from tether.cli.remote import TetherHttp, quote
-from tether.cli.target import SidecarClient, open_cli_store
+from tether.cli.remote import HttpError, TetherHttp, quote
+from tether.cli.target import SidecarClient, on_store
+from tether.engine.admin import Admin
 from tether.engine.query import (
     FailureView,
     HistoryView,
@@ -22,7 +22,7 @@ from tether.engine.query import (
     StallView,
     history_views,
 )
-from tether.errors import NotFound, TetherError
+from tether.errors import TetherError
 
 PAGE_SIZE = 1000
 T = TypeVar("T")
@@ -132,7 +132,7 @@ class RemoteSource:
     def __init__(self, http: TetherHttp, grpc: SidecarClient, app_id: str | None) -> None:
         self.http = http
         self.grpc = grpc
-        self.app_id: str | None = app_id or http.app_id
+        self.app_id = app_id  # None: every app on the tether's store
 
     def list_all(self) -> list[InstanceView]:
         views: list[InstanceView] = []
@@ -154,8 +154,8 @@ class RemoteSource:
     def get(self, instance_id: str) -> InstanceView:
         try:
             doc = self.http.get(f"/instances/{quote(instance_id)}")
-        except CliError as exc:
-            if "not found" in exc.message:
+        except HttpError as exc:
+            if exc.status == 404:
                 raise not_found(instance_id) from None
             raise
         return instance_from_document(doc)
@@ -172,14 +172,14 @@ class RemoteSource:
 
     def purge(self, instance_ids: list[str], force: bool, done: PurgeHook) -> None:
         for instance_id in instance_ids:
-            request = pb.PurgeInstancesRequest(instanceId=instance_id, recursive=False)
-            if force:
-                request.force = True
             try:
-                response = self.grpc.call("PurgeInstances", request, pb.PurgeInstancesResponse)
+                result = self.http.post(
+                    f"/instances/{quote(instance_id)}/purge",
+                    {"force": force, "recursive": False},
+                )
             except CliError as exc:
                 raise CliError(f"{instance_id}: {exc.message}") from None
-            if response.deletedInstanceCount == 0:
+            if result["deletedInstanceCount"] == 0:
                 raise CliError(f"{instance_id}: {not_found(instance_id).message}")
             done(instance_id)
 
@@ -193,16 +193,7 @@ class StoreSource:
         self.app_id = app_id
 
     def _run(self, fn: Callable[[Query], Awaitable[T]]) -> T:
-        async def main() -> T:
-            store = open_cli_store(self.url)
-            try:
-                return await fn(Query(store))
-            except NotFound as exc:
-                raise CliError(exc.message) from None
-            finally:
-                await store.close()
-
-        return asyncio.run(main())
+        return on_store(self.url, lambda admin: fn(admin.query))
 
     def list_all(self) -> list[InstanceView]:
         async def read(query: Query) -> list[InstanceView]:
@@ -225,22 +216,14 @@ class StoreSource:
         return self._run(lambda q: q.history(instance_id, dapr_order=True))
 
     def purge(self, instance_ids: list[str], force: bool, done: PurgeHook) -> None:
-        from tether.engine.engine import Engine
-        from tether.settings import Settings
+        async def purge(admin: Admin) -> None:
+            for instance_id in instance_ids:
+                if not self._mine(await admin.query.instance(instance_id)):
+                    raise CliError(f"{instance_id}: {not_found(instance_id).message}")
+                try:
+                    await admin.purge(instance_id, recursive=False, force=force)
+                except TetherError as exc:
+                    raise CliError(f"{instance_id}: {exc.message}") from None
+                done(instance_id)
 
-        async def main() -> None:
-            store = open_cli_store(self.url)
-            engine = Engine(Settings(app_id=self.app_id or "tether", store_url=self.url), store)
-            try:
-                for instance_id in instance_ids:
-                    if not self._mine(await engine.query.instance(instance_id)):
-                        raise CliError(f"{instance_id}: {not_found(instance_id).message}")
-                    try:
-                        await engine.purge(instance_id, recursive=False, force=force)
-                    except TetherError as exc:
-                        raise CliError(f"{instance_id}: {exc.message}") from None
-                    done(instance_id)
-            finally:
-                await store.close()
-
-        asyncio.run(main())
+        on_store(self.url, purge)

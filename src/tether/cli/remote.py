@@ -19,14 +19,21 @@ TOKEN_HEADER = "dapr-api-token"
 PREFIX = "/tether/v1"
 
 
-def token_problem(entry: RunningSidecar, token: str | None) -> CliError | None:
+class HttpError(CliError):
+    """A tether's error answer: its message, and the HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def require_token(entry: RunningSidecar, token: str | None) -> None:
     """A tether that requires an API token is not asked without one."""
     if entry.api_token_set and not token:
-        return CliError(
+        raise CliError(
             f"the tether for app ID {entry.app_id!r} requires its API token: pass --api-token "
             "or set DAPR_API_TOKEN"
         )
-    return None
 
 
 def dial_host(address: str) -> str:
@@ -39,9 +46,7 @@ def dial_host(address: str) -> str:
 
 class TetherHttp:
     def __init__(self, entry: RunningSidecar, token: str | None, timeout: float = 60.0) -> None:
-        problem = token_problem(entry, token)
-        if problem is not None:
-            raise problem
+        require_token(entry, token)
         self.entry = entry
         self.app_id = entry.app_id
         self.base = f"http://{dial_host(entry.listen_address)}:{entry.http_port}"
@@ -77,18 +82,19 @@ class TetherHttp:
             ) from None
         return json.loads(text) if text else None
 
-    def _error(self, exc: urllib.error.HTTPError) -> CliError:
+    def _error(self, exc: urllib.error.HTTPError) -> HttpError:
         try:
             message = str(json.loads(exc.read().decode("utf-8")).get("message", ""))
         except (ValueError, AttributeError, OSError):
             message = ""
         if exc.code == 401:
             reason = message or "no valid API token"
-            return CliError(
+            return HttpError(
                 f"the tether for app ID {self.app_id!r} refused the request ({reason}); "
-                "pass --api-token or set DAPR_API_TOKEN"
+                "pass --api-token or set DAPR_API_TOKEN",
+                exc.code,
             )
-        return CliError(message or f"tether answered HTTP {exc.code}")
+        return HttpError(message or f"tether answered HTTP {exc.code}", exc.code)
 
 
 def quote(segment: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from tether import pb, registry
+from tether import pb
 from tether.cli import target
 from tether.cli.durations import duration_or_time, from_ns, human_age, rfc3339, to_ns
 from tether.cli.history_view import SHORT_COLUMNS, WIDE_COLUMNS, history_rows
@@ -31,6 +33,7 @@ from tether.cli.output import (
     warn,
 )
 from tether.cli.remote import TetherHttp
+from tether.engine.admin import Admin
 from tether.engine.query import InstanceView, history_views
 
 LIST_STATUSES = [
@@ -45,6 +48,7 @@ LIST_STATUSES = [
 ]
 TERMINAL_NAMES = {"COMPLETED", "CONTINUED_AS_NEW", "FAILED", "CANCELED", "TERMINATED"}
 FORMATS = ["short", "wide", "yaml", "json"]
+Offline = Callable[[Admin], Awaitable[None]]
 
 
 # -- shared flags ------------------------------------------------------------------------------
@@ -71,8 +75,8 @@ def _connection(parser: argparse.ArgumentParser) -> None:
         "-c",
         "--connection-string",
         default=None,
-        help="open this tether store directly (a SQLite path or sqlite:/// URL) instead of "
-        "asking a running tether",
+        help="the tether store to work on (a SQLite path or sqlite:/// URL): through the tether "
+        "running on it, or directly when none is",
     )
     parser.add_argument("-t", "--table-name", default=None, help="ignored (Dapr compatibility)")
 
@@ -109,20 +113,33 @@ def _client(args: argparse.Namespace) -> target.SidecarClient:
     return target.connect(args.app_id, target.api_token(args.api_token))
 
 
-def _source(args: argparse.Namespace) -> InstanceSource:
+def _target(args: argparse.Namespace) -> target.Target:
     _kube_warning(args)
-    conn = getattr(args, "connection_string", None)
-    if conn:
-        target.warn_table_name(getattr(args, "table_name", None))
-        url = target.store_url(conn)
-        app_id = args.app_id
-        if app_id is None:
-            running = {r.app_id for r in registry.running()}
-            app_id = running.pop() if len(running) == 1 else None
-        return StoreSource(url, app_id)
-    entry = target.find_sidecar(args.app_id)
+    target.warn_table_name(getattr(args, "table_name", None))
+    return target.resolve(args.app_id, getattr(args, "connection_string", None))
+
+
+def _source(args: argparse.Namespace) -> InstanceSource:
+    chosen = _target(args)
+    if chosen.sidecar is None:
+        assert chosen.store_url is not None
+        return StoreSource(chosen.store_url, args.app_id)
     token = target.api_token(args.api_token)
+    entry = chosen.sidecar
     return RemoteSource(TetherHttp(entry, token), target.SidecarClient(entry, token), args.app_id)
+
+
+def _change(
+    args: argparse.Namespace, rpc: str, request: Any, response_cls: Any, offline: Offline
+) -> None:
+    """A change through the running tether's engine, else the engine's operation on the store."""
+    chosen = _target(args)
+    if chosen.sidecar is not None:
+        client = target.SidecarClient(chosen.sidecar, target.api_token(args.api_token))
+        client.call(rpc, request, response_cls)
+        return
+    assert chosen.store_url is not None
+    target.on_store(chosen.store_url, offline)
 
 
 # -- run / raise-event / suspend / resume / terminate / rerun ----------------------------------
@@ -153,7 +170,13 @@ def cmd_raise_event(args: argparse.Namespace) -> int:
     payload = _json_input(args.input, "--input")
     if payload is not None:
         request.input.value = payload
-    _client(args).call("RaiseEvent", request, pb.RaiseEventResponse)
+    _change(
+        args,
+        "RaiseEvent",
+        request,
+        pb.RaiseEventResponse,
+        lambda admin: admin.raise_event(instance_id, event, payload),
+    )
     success(f"Workflow '{instance_id}' raised event '{event}' successfully")
     return 0
 
@@ -162,7 +185,13 @@ def cmd_suspend(args: argparse.Namespace) -> int:
     request = pb.SuspendRequest(instanceId=args.instance_id)
     if args.reason:
         request.reason.value = args.reason
-    _client(args).call("SuspendInstance", request, pb.SuspendResponse)
+    _change(
+        args,
+        "SuspendInstance",
+        request,
+        pb.SuspendResponse,
+        lambda admin: admin.suspend(args.instance_id, args.reason or None),
+    )
     success(f"Workflow '{args.instance_id}' suspended successfully")
     return 0
 
@@ -171,7 +200,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     request = pb.ResumeRequest(instanceId=args.instance_id)
     if args.reason:
         request.reason.value = args.reason
-    _client(args).call("ResumeInstance", request, pb.ResumeResponse)
+    _change(
+        args,
+        "ResumeInstance",
+        request,
+        pb.ResumeResponse,
+        lambda admin: admin.resume(args.instance_id, args.reason or None),
+    )
     success(f"Workflow '{args.instance_id}' resumed successfully")
     return 0
 
@@ -181,7 +216,22 @@ def cmd_terminate(args: argparse.Namespace) -> int:
     payload = _json_input(args.output, "--output")
     if payload is not None:
         request.output.value = payload
-    _client(args).call("TerminateInstance", request, pb.TerminateResponse)
+    _change(
+        args,
+        "TerminateInstance",
+        request,
+        pb.TerminateResponse,
+        lambda admin: admin.terminate(args.instance_id, payload, True),
+    )
+    view = _source(args).get(args.instance_id)
+    if not view.terminal:
+        # Stored, but nothing ran it yet: e.g. an instance of an app no running tether serves.
+        info(
+            f"Workflow '{args.instance_id}' termination is queued: the instance is still "
+            f"{view.status_name} in app '{view.app_id}'; it ends when a tether of that app "
+            "runs it"
+        )
+        return 0
     success(f"Workflow '{args.instance_id}' terminated successfully")
     return 0
 
@@ -488,24 +538,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("instance_id")
     p.add_argument("-r", "--reason", default=None, help="why it is suspended")
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_suspend))
 
     p = cmds.add_parser("resume", help="resume a suspended workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-r", "--reason", default=None, help="why it is resumed")
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_resume))
 
     p = cmds.add_parser("terminate", help="terminate a workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-o", "--output", default=None, help="the workflow's output, as a JSON string")
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_terminate))
 
-    p = cmds.add_parser("raise-event", help="raise an event: <instance-id>/<event-name>")
+    p = cmds.add_parser(
+        "raise-event",
+        help="raise an event: <instance-id>/<event-name>",
+        description="Raise an event on a workflow instance. As with the Dapr CLI, --input is "
+        "sent as one JSON string: --input '{\"approved\": true}' reaches the workflow as the "
+        "text '{\"approved\": true}', not an object (decode it with json.loads in the workflow). "
+        "To deliver the object itself, POST it to the HTTP API: curl -X POST "
+        "http://localhost:3500/v1.0/workflows/dapr/<instance-id>/raiseEvent/<event-name> "
+        "-d '{\"approved\": true}'",
+    )
     p.add_argument("target", metavar="INSTANCE_ID/EVENT")
-    p.add_argument("-x", "--input", default=None, help="event data as a JSON string")
+    p.add_argument(
+        "-x",
+        "--input",
+        default=None,
+        help="event data (JSON), delivered as a JSON string like the Dapr CLI does",
+    )
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_raise_event))
 
     p = cmds.add_parser("rerun", help="re-run a terminal workflow instance from an event")

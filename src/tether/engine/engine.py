@@ -33,7 +33,13 @@ from tether.engine.convert import (
 )
 from tether.engine.query import Query
 from tether.engine.runtime import Active, Creation, Runtime
-from tether.engine.txops import check_purgeable, deliver_tx, purge_tree
+from tether.engine.txops import (
+    check_purgeable,
+    delete_timers_tx,
+    deliver_tx,
+    purge_tree,
+    restore_timers_tx,
+)
 from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
 
@@ -390,6 +396,23 @@ class Engine(Runtime):
             if created_row.owner == self.node_id:
                 self._spawn(self._load(created_row.instance_id))
         return new_id
+
+    async def delete_timers(self, msg_ids: list[int]) -> list[MessageRow]:
+        """Delete pending reminders (durable timers, scheduled starts); the rows deleted."""
+        deleted = await self.store.write(lambda tx: delete_timers_tx(tx, msg_ids))
+        by_instance: dict[str, list[int]] = {}
+        for row in deleted:
+            by_instance.setdefault(row.instance_id, []).append(row.msg_id)
+        # Instances run here forget them now; one in mid-commit is settled by the rescan.
+        self._forget_deleted(by_instance, [])
+        self._scan_wake.set()
+        return deleted
+
+    async def restore_timers(self, rows: list[MessageRow]) -> tuple[int, list[str]]:
+        """Add reminders back (an import); those whose instance no longer waits are skipped."""
+        added, skipped = await self.store.write(lambda tx: restore_timers_tx(tx, rows))
+        self._route(added)
+        return len(added), skipped
 
     @functools.cached_property
     def query(self) -> Query:

@@ -9,6 +9,7 @@ from tether.core.events import to_timestamp
 from tether.engine.convert import (
     new_msg_id,
 )
+from tether.engine.query import timer_name
 from tether.errors import FailedPrecondition
 from tether.store.base import InstanceRow, MessageRow, Reader, Tx
 
@@ -100,3 +101,37 @@ def check_purgeable(row: InstanceRow, force: bool) -> None:
         f"{pb.STATUS_NAMES[row.status]}; "
         "only COMPLETED, FAILED or TERMINATED instances can be purged"
     )
+
+
+def delete_timers_tx(tx: Tx, msg_ids: list[int]) -> list[MessageRow]:
+    """Delete those of ``msg_ids`` that are still pending reminders; the rows deleted."""
+    wanted = set(msg_ids)
+    present = [m for m in tx.list_timers(None) if m.msg_id in wanted and timer_name(m)]
+    tx.delete_messages([m.msg_id for m in present])
+    return present
+
+
+def restore_timers_tx(tx: Tx, rows: list[MessageRow]) -> tuple[list[MessageRow], list[str]]:
+    """Insert reminders whose instance still waits for them; the rest are skipped, with why."""
+    existing = {timer_name(m) for m in tx.list_timers(None)}
+    added: list[MessageRow] = []
+    skipped: list[str] = []
+    for row in rows:
+        name = timer_name(row) or f"workflow/{row.app_id}/{row.instance_id}/?"
+        instance = tx.get_instance(row.instance_id)
+        if name in existing:
+            skipped.append(f"{name}: already scheduled, skipped")
+        elif instance is None:
+            skipped.append(f"{name}: workflow instance no longer exists, skipped")
+        elif instance.status in pb.TERMINAL_STATUSES:
+            status = pb.STATUS_NAMES[instance.status]
+            skipped.append(f"{name}: workflow instance is {status}, skipped")
+        elif row.execution_id and row.execution_id != instance.execution_id:
+            skipped.append(f"{name}: belongs to an earlier execution of the instance, skipped")
+        elif row.app_id != instance.app_id:
+            skipped.append(f"{name}: the instance now runs in app {instance.app_id!r}, skipped")
+        else:
+            added.append(row)
+            existing.add(name)
+    tx.add_messages(added)
+    return added, skipped

@@ -48,6 +48,12 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
+def _object_body(properties: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    """A JSON object request body with exactly these (optional) fields."""
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
 _COMPONENT = _path_param(
     "component", "Workflow component name (documented as `dapr`; not checked)."
 )
@@ -226,6 +232,114 @@ def _list_filters() -> list[dict[str, Any]]:
     ]
 
 
+def _timer_paths(tag: str) -> dict[str, Any]:
+    app = _query("appID", "App ID (default: this sidecar's app; `*` for all apps).")
+    export_body = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("ReminderExport")}},
+    }
+    return {
+        f"{PREFIX}/timers": {
+            "get": {
+                "operationId": "tether_list_timers",
+                "tags": [tag],
+                "summary": "Pending reminders: durable timers and scheduled starts",
+                "parameters": [
+                    app,
+                    {
+                        "name": "name",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only these reminders (repeat the parameter); 404 if one "
+                        "is missing.",
+                        "style": "form",
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["timers"],
+                            "properties": {"timers": {"type": "array", "items": _ref("Timer")}},
+                        },
+                        "Reminders, earliest first.",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/timers/delete": {
+            "post": {
+                "operationId": "tether_delete_timers",
+                "tags": [tag],
+                "summary": "Delete reminders by name (all must exist) or by name prefix",
+                "parameters": [app],
+                "requestBody": _object_body(
+                    {
+                        "names": {"type": "array", "items": {"type": "string"}},
+                        "prefix": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "workflow/<app>[/<instance>], or all",
+                        },
+                    },
+                    required=True,
+                ),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["deleted"],
+                            "properties": {
+                                "deleted": {"type": "array", "items": {"type": "string"}}
+                            },
+                        },
+                        "The names of the reminders deleted.",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/timers/export": {
+            "get": {
+                "operationId": "tether_export_timers",
+                "tags": [tag],
+                "summary": "Every pending reminder, in the `tether scheduler export` format",
+                "parameters": [app],
+                "responses": {
+                    "200": _json(_ref("ReminderExport"), "The export document."),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/timers/import": {
+            "post": {
+                "operationId": "tether_import_timers",
+                "tags": [tag],
+                "summary": "Restore exported reminders whose instances still wait for them",
+                "parameters": [_query("appID", "Only this app's reminders from the document.")],
+                "requestBody": export_body,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["imported", "skipped"],
+                            "properties": {
+                                "imported": {"type": "integer", "minimum": 0},
+                                "skipped": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "How many were restored; why the others were skipped.",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
+    }
+
+
 def _tether_paths() -> dict[str, Any]:
     tag = "tether"
     terminal = sorted(pb.STATUS_NAMES[s] for s in pb.TERMINAL_STATUSES)
@@ -329,42 +443,43 @@ def _tether_paths() -> dict[str, Any]:
                 },
             }
         },
+        f"{PREFIX}/instances/{{instanceID}}/purge": {
+            "post": {
+                "operationId": "tether_purge_instance",
+                "tags": [tag],
+                "summary": "Purge one instance (and, by default, its child workflows)",
+                "description": "Without force only COMPLETED, FAILED and TERMINATED instances "
+                "are purged. A forced purge of an instance that another live tether runs is "
+                "refused (409): purge it through that tether.",
+                "parameters": [instance],
+                "requestBody": _object_body(
+                    {"force": {"type": "boolean"}, "recursive": {"type": "boolean"}}
+                ),
+                "responses": {
+                    "200": _json(_ref("PurgeResult"), "How many instances were purged."),
+                    **_errors(400, 404, 409),
+                },
+            }
+        },
+        **_timer_paths(tag),
         f"{PREFIX}/purge": {
             "post": {
                 "operationId": "tether_purge",
                 "tags": [tag],
                 "summary": "Purge this app's terminal instances matching a filter",
-                "requestBody": {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "statuses": {
-                                        "type": "array",
-                                        "items": {"type": "string", "enum": terminal},
-                                    },
-                                    "createdAfter": {"type": "string", "format": "date-time"},
-                                    "createdBefore": {"type": "string", "format": "date-time"},
-                                    "recursive": {"type": "boolean"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["deletedInstanceCount"],
-                            "properties": {
-                                "deletedInstanceCount": {"type": "integer", "minimum": 0}
-                            },
+                "requestBody": _object_body(
+                    {
+                        "statuses": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": terminal},
                         },
-                        "How many instances were purged.",
-                    ),
+                        "createdAfter": {"type": "string", "format": "date-time"},
+                        "createdBefore": {"type": "string", "format": "date-time"},
+                        "recursive": {"type": "boolean"},
+                    }
+                ),
+                "responses": {
+                    "200": _json(_ref("PurgeResult"), "How many instances were purged."),
                     **_errors(400, 409),
                 },
             }
@@ -480,6 +595,49 @@ def _schemas() -> dict[str, Any]:
                 "instanceID": string,
                 "appID": string,
                 "events": {"type": "array", "items": _ref("HistoryEvent")},
+            },
+        },
+        "PurgeResult": {
+            "type": "object",
+            "required": ["deletedInstanceCount"],
+            "properties": {"deletedInstanceCount": {"type": "integer", "minimum": 0}},
+        },
+        "Timer": {
+            "type": "object",
+            "required": ["name", "type", "appID", "instanceID", "dueTime"],
+            "properties": {
+                "name": string,
+                "type": {"type": "string", "enum": ["timer", "start"]},
+                "appID": string,
+                "instanceID": string,
+                "dueTime": stamp,
+                "timerID": {"type": "integer"},
+                "executionID": string,
+            },
+        },
+        "ReminderExport": {
+            "type": "object",
+            "required": ["format", "version", "reminders"],
+            "properties": {
+                "format": {"type": "string", "enum": ["tether-scheduler-export"]},
+                "version": {"type": "integer", "enum": [1]},
+                "exportedAt": stamp,
+                "reminders": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["appID", "instanceID", "visibleAt", "order", "event"],
+                        "properties": {
+                            "name": string,
+                            "appID": string,
+                            "instanceID": string,
+                            "executionID": nullable_string,
+                            "visibleAt": {"type": "integer"},
+                            "order": {"type": "integer"},
+                            "event": {"type": "string", "format": "byte"},
+                        },
+                    },
+                },
             },
         },
         "RerunRequest": {
