@@ -119,8 +119,8 @@ def _target(args: argparse.Namespace) -> target.Target:
     return target.resolve(args.app_id, getattr(args, "connection_string", None))
 
 
-def _source(args: argparse.Namespace) -> InstanceSource:
-    chosen = _target(args)
+def _source(args: argparse.Namespace, chosen: target.Target | None = None) -> InstanceSource:
+    chosen = chosen or _target(args)
     if chosen.sidecar is None:
         assert chosen.store_url is not None
         return StoreSource(chosen.store_url, args.app_id)
@@ -131,15 +131,16 @@ def _source(args: argparse.Namespace) -> InstanceSource:
 
 def _change(
     args: argparse.Namespace, rpc: str, request: Any, response_cls: Any, offline: Offline
-) -> None:
+) -> target.Target:
     """A change through the running tether's engine, else the engine's operation on the store."""
     chosen = _target(args)
     if chosen.sidecar is not None:
         client = target.SidecarClient(chosen.sidecar, target.api_token(args.api_token))
         client.call(rpc, request, response_cls)
-        return
-    assert chosen.store_url is not None
-    target.on_store(chosen.store_url, offline)
+    else:
+        assert chosen.store_url is not None
+        target.on_store(chosen.store_url, offline)
+    return chosen
 
 
 # -- run / raise-event / suspend / resume / terminate / rerun ----------------------------------
@@ -216,14 +217,14 @@ def cmd_terminate(args: argparse.Namespace) -> int:
     payload = _json_input(args.output, "--output")
     if payload is not None:
         request.output.value = payload
-    _change(
+    chosen = _change(
         args,
         "TerminateInstance",
         request,
         pb.TerminateResponse,
         lambda admin: admin.terminate(args.instance_id, payload, True),
     )
-    view = _source(args).get(args.instance_id)
+    view = _source(args, chosen).get(args.instance_id)
     if not view.terminal:
         # Stored, but nothing ran it yet: e.g. an instance of an app no running tether serves.
         info(
