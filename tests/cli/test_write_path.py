@@ -4,6 +4,7 @@ operations run in the CLI. Nothing is edited behind a running tether's back."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 
 from tests.cli.conftest import APP_ID, Cli
 from tests.conftest import wait_until
+from tether.store import open_store
 from tether.testing import SidecarProcess
 
 TOKEN = "s3cret-token"
@@ -160,3 +162,37 @@ def test_offline_terminate_is_applied_when_the_tether_comes_back(
             assert state.runtime_status.name == "TERMINATED"
         finally:
             runtime.shutdown()
+
+
+def test_only_the_tether_running_an_instance_purges_it_by_force(tmp_path: Path) -> None:
+    db = tmp_path / "tether.db"
+    with (
+        SidecarProcess(db, app_id="front") as front,
+        SidecarProcess(db, app_id="back", home=front.home, log_path=tmp_path / "back.log"),
+    ):
+        r = httpx.post(
+            f"http://127.0.0.1:{front.http_port}/v1.0/workflows/dapr/Anything/start",
+            params={"instanceID": "theirs-1", "appID": "back"},
+            timeout=10,
+        )
+        assert r.status_code == 202, r.text
+
+        def owner() -> str | None:
+            async def read() -> str | None:
+                store = open_store(f"sqlite:///{db}")
+                try:
+                    row = await store.read(lambda tx: tx.get_instance("theirs-1"))
+                    return row.owner if row is not None else None
+                finally:
+                    await store.close()
+
+            return asyncio.run(read())
+
+        wait_until(lambda: (owner() or "").startswith("back@"), timeout=30)
+        cli = Cli(front.base_env(), tmp_path)
+        r = cli("workflow", "purge", "theirs-1", "--force", "-a", "front", ok=False)
+        assert "live tether of app 'back'" in r.err and "--app-id back" in r.err
+        assert dapr_get(front, "theirs-1") == 200
+        r = cli("workflow", "purge", "theirs-1", "--force", "-a", "back")
+        assert 'Purged workflow instance "theirs-1"' in r.out
+        assert dapr_get(front, "theirs-1") == 404

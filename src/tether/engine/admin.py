@@ -21,6 +21,7 @@ from tether.engine.convert import new_msg_id
 from tether.engine.engine import Engine
 from tether.engine.nodes import pid_alive
 from tether.engine.query import Query, TimerView
+from tether.engine.txops import purge_tree
 from tether.errors import FailedPrecondition, InvalidArgument
 from tether.settings import Settings
 from tether.store.base import InstanceRow, MessageRow, NodeRow, Reader, Store
@@ -50,25 +51,29 @@ def live_owner(
 
 
 async def refuse_live_purge(
-    store: Store, instance_id: str, here: str | None, lease_s: float
+    store: Store, instance_id: str, recursive: bool, here: str | None, lease_s: float
 ) -> None:
-    """Refuse to delete an instance that another live node runs: only that node may."""
+    """Refuse to delete an instance (or, recursive, a descendant) that another live node runs:
+    only that node may."""
 
-    def read(tx: Reader) -> tuple[InstanceRow | None, list[NodeRow]]:
-        return tx.get_instance(instance_id), tx.list_nodes()
+    def read(tx: Reader) -> tuple[list[InstanceRow], list[NodeRow]]:
+        row = tx.get_instance(instance_id)
+        tree = purge_tree(tx, row, recursive) if row is not None else []
+        return tree, tx.list_nodes()
 
-    row, nodes = await store.read(read)
-    if row is None:
-        return
-    owner = live_owner(row, nodes, time.time_ns(), lease_s)
-    if owner is None or owner.node_id == here:
-        return
-    status = pb.STATUS_NAMES.get(row.status, "UNKNOWN")
-    raise FailedPrecondition(
-        f"workflow '{instance_id}' is {status} on a live tether of app '{owner.app_id}' "
-        f"(pid {owner.pid} on {owner.host}); purging it here would leave that tether running "
-        f"it: purge it through that tether (`--app-id {owner.app_id}`), or stop it first"
-    )
+    tree, nodes = await store.read(read)
+    now = time.time_ns()
+    for member in tree:
+        owner = live_owner(member, nodes, now, lease_s)
+        if owner is None or owner.node_id == here:
+            continue
+        status = pb.STATUS_NAMES.get(member.status, "UNKNOWN")
+        raise FailedPrecondition(
+            f"workflow '{member.instance_id}' is {status} on a live tether of app "
+            f"'{owner.app_id}' (pid {owner.pid} on {owner.host}); purging it here would leave "
+            f"that tether running it: purge it through that tether (`--app-id {owner.app_id}`), "
+            "or stop it first"
+        )
 
 
 class Admin:
@@ -83,7 +88,7 @@ class Admin:
     async def purge(self, instance_id: str, recursive: bool, force: bool) -> int:
         if force:
             await refuse_live_purge(
-                self.store, instance_id, None, self.settings.node_lease_seconds
+                self.store, instance_id, recursive, None, self.settings.node_lease_seconds
             )
         return await self.engine.purge(instance_id, recursive, force)
 

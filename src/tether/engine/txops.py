@@ -67,7 +67,7 @@ def stamped(event: Any, now: int) -> Any:
     return copy
 
 
-def purge_tree(tx: Tx, root: InstanceRow, recursive: bool) -> list[InstanceRow]:
+def purge_tree(tx: Reader, root: InstanceRow, recursive: bool) -> list[InstanceRow]:
     """The instance and (when recursive) every descendant that still exists, children first."""
     order: list[InstanceRow] = []
     seen: set[str] = set()

@@ -274,7 +274,11 @@ class TetherApi:
         try:
             if force:
                 await refuse_live_purge(
-                    engine.store, instance_id, engine.node_id, engine.settings.node_lease_seconds
+                    engine.store,
+                    instance_id,
+                    recursive,
+                    engine.node_id,
+                    engine.settings.node_lease_seconds,
                 )
             count = await engine.detached(engine.purge(instance_id, recursive, force))
         except NotFound as exc:
