@@ -54,7 +54,7 @@ def test_dapr_run_flags_are_accepted_and_the_app_gets_dapr_env(tmp_path: Path) -
             *("--app-id", "orders", "--app-port", "8123", "--app-protocol", "grpc"),
             *("--app-channel-address", "127.0.0.2"),
             *("--placement-host-address", "localhost:50005", "--scheduler-host-address", ""),
-            *("--enable-api-logging", "--dapr-http-max-request-size", "16", "-M", "9090"),
+            *("--enable-api-logging", "--dapr-http-max-request-size", "16", "--profile-port", "7777"),
             *("--log-level", "info", "--"),
             *(sys.executable, "-c", SHOW_ENV),
         ],
@@ -71,7 +71,7 @@ def test_dapr_run_flags_are_accepted_and_the_app_gets_dapr_env(tmp_path: Path) -
         "--placement-host-address",
         "--scheduler-host-address",
         "--enable-api-logging",
-        "--metrics-port",
+        "--profile-port",
     ):
         lines = [line for line in result.stderr.splitlines() if flag in line]
         assert len(lines) == 1 and "ignored" in lines[0], result.stderr

@@ -85,6 +85,15 @@ class Api:
         return result
 
 
+def api_error(r: httpx.Response, status: int, code: str) -> str:
+    """Assert an error answer (status and Dapr-style error code); its message."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["errorCode"] == code, body
+    message: str = body["message"]
+    return message
+
+
 def make_runtime(sidecar: SidecarProcess) -> Any:
     import dapr.ext.workflow as wf
 

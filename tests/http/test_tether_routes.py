@@ -4,6 +4,7 @@ history, rerun from an event, bulk purge, and the OpenAPI document."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,19 +12,12 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.http.conftest import DAPR_VERSIONS, Api
+from tests.http.conftest import api_error as _error
 
 
 def _now() -> str:
     # A little slack for clock granularity between this process and the sidecar.
     return (datetime.now(UTC) - timedelta(milliseconds=1)).isoformat()
-
-
-def _error(r: Any, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["errorCode"] == code, body
-    message: str = body["message"]
-    return message
 
 
 def _completed_hello(api: Api, name: str) -> str:
@@ -74,6 +68,64 @@ def test_list_with_filters_and_cursor_paging(api: Api) -> None:
     # All apps.
     r = api.http.get("/tether/v1/instances", params={"appID": "*", "createdAfter": since})
     assert set(ids) <= {i["instanceID"] for i in r.json()["instances"]}
+
+
+def test_list_sorts_by_time_pages_by_keyset_and_counts(api: Api) -> None:
+    since = _now()
+    prefix = f"srt{uuid.uuid4().hex[:6]}"
+    ids = [api.start("hello", json.dumps(i), instance_id=f"{prefix}-{i}") for i in range(4)]
+    for instance_id in ids:
+        api.wait_status(instance_id, "COMPLETED")
+    failed = api.start("boom", "null", instance_id=f"{prefix}-boom")
+    api.wait_status(failed, "FAILED")
+    by_created = [
+        i["instanceID"]
+        for i in api.http.get(
+            "/tether/v1/instances", params={"idPrefix": prefix, "sort": "createdAt"}
+        ).json()["instances"]
+    ]
+    assert by_created == [*ids, failed]
+    # Newest first, two per page: the cursor carries the sort key, so pages join up exactly.
+    pages: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"idPrefix": prefix, "sort": "updatedAt", "order": "desc"}
+        params["limit"] = 2
+        if cursor:
+            params["cursor"] = cursor
+        body = api.http.get("/tether/v1/instances", params=params).json()
+        pages += [i["instanceID"] for i in body["instances"]]
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    updated = {
+        i: api.http.get(f"/tether/v1/instances/{i}").json()["lastUpdatedAt"] for i in pages
+    }
+    assert sorted(pages) == sorted(by_created)
+    assert [updated[i] for i in pages] == sorted(updated.values(), reverse=True)
+    # Details on request; an update-time window.
+    detailed = api.http.get(
+        "/tether/v1/instances", params={"idPrefix": prefix, "details": "true", "status": "FAILED"}
+    ).json()["instances"]
+    assert [d["failure"]["errorType"] for d in detailed] == ["ValueError"]
+    later = api.http.get(
+        "/tether/v1/instances", params={"idPrefix": prefix, "updatedAfter": since}
+    ).json()["instances"]
+    assert len(later) == 5
+    # Counts per status, with the listing's filters.
+    counts = api.http.get("/tether/v1/counts", params={"idPrefix": prefix}).json()["counts"]
+    assert counts["COMPLETED"] == 4 and counts["FAILED"] == 1 and counts["RUNNING"] == 0
+    assert set(counts) >= {"PENDING", "SUSPENDED", "STALLED", "TERMINATED"}
+    # A cursor from another sort is refused.
+    message = _error(
+        api.http.get("/tether/v1/instances", params={"sort": "createdAt", "cursor": ids[0]}),
+        400,
+        "ERR_INVALID_ARGUMENT",
+    )
+    assert "cursor" in message
+    _error(
+        api.http.get("/tether/v1/instances", params={"sort": "size"}), 400, "ERR_INVALID_ARGUMENT"
+    )
 
 
 def test_list_filter_by_parent(api: Api) -> None:

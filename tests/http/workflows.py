@@ -11,6 +11,7 @@ its caret anchors) for the unknown workflows the fuzzer starts.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import Any
 
 
@@ -44,6 +45,11 @@ def register_workflows(runtime: Any) -> None:
         ctx.set_custom_status(f"approved: {approval}")
         shipped = yield ctx.wait_for_external_event("shipped")
         return {"order": order, "approval": approval, "shipped": shipped}
+
+    @runtime.workflow(name="sleeper")
+    def sleeper(ctx: wf.DaprWorkflowContext, seconds: Any) -> Any:
+        yield ctx.create_timer(timedelta(seconds=float(seconds)))
+        return "woke"
 
     @runtime.workflow(name="parent")
     def parent(ctx: wf.DaprWorkflowContext, _: Any) -> Any:

@@ -173,6 +173,49 @@ def test_instance_listing_filters_and_pages(store_url: str) -> None:
     assert recent == ["i3", "i4"]
 
 
+def test_instance_listing_sorts_by_time_with_keyset_cursor_prefix_and_counts(
+    store_url: str,
+) -> None:
+    async def body(store: Any) -> Any:
+        def seed(tx: Any) -> None:
+            # Equal update times for two rows: the ID breaks the tie, so paging never skips one.
+            for i, (created, updated) in enumerate([(5, 10), (4, 30), (3, 20), (2, 20), (1, 40)]):
+                row = instance(f"ord-{i}", status=pb.COMPLETED if i < 2 else pb.RUNNING)
+                row.created_at, row.updated_at = created, updated
+                tx.upsert_instance(row)
+            tx.upsert_instance(instance("other-1", app="b"))
+
+        await store.write(seed)
+
+        def listing(**kw: Any) -> Any:
+            return store.read(
+                lambda tx: [r.instance_id for r in tx.list_instances(InstanceFilter(**kw))]
+            )
+
+        by_updated = await listing(app_id="a", order_by="updated_at")
+        first = await listing(app_id="a", order_by="updated_at", limit=2)
+        # The cursor: the last row's key and ID.
+        rest = await listing(app_id="a", order_by="updated_at", after_key=20, after_id="ord-2")
+        newest = await listing(app_id="a", order_by="created_at", descending=True, limit=2)
+        prefixed = await listing(id_prefix="ord-")
+        window = await listing(updated_from=20, updated_to=40)
+        counts = await store.read(lambda tx: tx.count_instances(InstanceFilter(app_id="a")))
+        live = await store.read(
+            lambda tx: tx.count_instances(InstanceFilter(statuses=[pb.RUNNING], limit=1))
+        )
+        return by_updated, first, rest, newest, prefixed, window, counts, live
+
+    by_updated, first, rest, newest, prefixed, window, counts, live = run(store_url, body)
+    assert by_updated == ["ord-0", "ord-2", "ord-3", "ord-1", "ord-4"]
+    assert first == ["ord-0", "ord-2"]
+    assert rest == ["ord-3", "ord-1", "ord-4"]
+    assert newest == ["ord-0", "ord-1"]
+    assert prefixed == [f"ord-{i}" for i in range(5)]
+    assert window == ["ord-1", "ord-2", "ord-3"]
+    assert counts == {pb.COMPLETED: 2, pb.RUNNING: 3}
+    assert live == {pb.RUNNING: 4}
+
+
 def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     run(f"sqlite:///{path}", lambda store: asyncio.sleep(0))

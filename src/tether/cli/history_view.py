@@ -1,38 +1,16 @@
-"""``workflow history``: history events as the Dapr CLI shows them (§7 of the semantics notes)."""
+"""``workflow history``: the read model's history events as the Dapr CLI shows them (§7 of the
+semantics notes): its columns, DETAILS and ATTRS."""
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tether import pb
 from tether.cli.durations import from_ns, human_elapsed, rfc3339
-
-TYPE_NAMES = {
-    "executionStarted": "ExecutionStarted",
-    "executionCompleted": "ExecutionCompleted",
-    "executionTerminated": "ExecutionTerminated",
-    "taskScheduled": "TaskScheduled",
-    "taskCompleted": "TaskCompleted",
-    "taskFailed": "TaskFailed",
-    "childWorkflowInstanceCreated": "ChildWorkflowCreated",
-    "childWorkflowInstanceCompleted": "ChildWorkflowCompleted",
-    "childWorkflowInstanceFailed": "ChildWorkflowFailed",
-    "timerCreated": "TimerCreated",
-    "timerFired": "TimerFired",
-    "workflowStarted": "WorkflowStarted",
-    "workflowCompleted": "WorkflowCompleted",
-    "eventSent": "EventSent",
-    "eventRaised": "EventRaised",
-    "continueAsNew": "ContinueAsNew",
-    "executionSuspended": "ExecutionSuspended",
-    "executionResumed": "ExecutionResumed",
-    "executionStalled": "ExecutionStalled",
-}
+from tether.engine.query import HistoryEventView
 
 SHORT_COLUMNS = ["TYPE", "NAME", "EVENTID", "ELAPSED", "STATUS", "DETAILS"]
 WIDE_COLUMNS = [
@@ -123,24 +101,6 @@ class HistoryRow:
         ]
 
 
-def _ts_ns(event: Any) -> int:
-    ts = event.timestamp
-    return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
-
-
-def _compare(a: Any, b: Any) -> int:
-    if a.eventId > 0 and b.eventId > 0:
-        return -1 if a.eventId < b.eventId else (1 if a.eventId > b.eventId else 0)
-    ta, tb = _ts_ns(a), _ts_ns(b)
-    if ta != tb:
-        return -1 if ta < tb else 1
-    return -1 if a.eventId < b.eventId else (1 if a.eventId > b.eventId else 0)
-
-
-def sort_events(events: list[Any]) -> list[Any]:
-    return sorted(events, key=functools.cmp_to_key(_compare))
-
-
 def _payload(value: Any, limit: int = 120) -> str:
     """A payload for ATTRS: JSON strings unquoted, trimmed."""
     text = str(value)
@@ -154,167 +114,123 @@ def _payload(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _name(kind: str, body: Any) -> str:
-    if kind in (
-        "taskScheduled",
-        "childWorkflowInstanceCreated",
-        "eventRaised",
-        "eventSent",
-        "executionStarted",
-    ):
-        return str(body.name)
-    if kind == "timerCreated" and body.HasField("name"):
-        return str(body.name)
-    return ""
+_NAMED = (
+    "taskScheduled",
+    "childWorkflowInstanceCreated",
+    "eventRaised",
+    "eventSent",
+    "executionStarted",
+    "timerCreated",
+)
 
 
-def _origin(body: Any) -> str:
-    which = body.WhichOneof("origin")
-    if which is None:
+def _time(ns: int | None) -> str:
+    return rfc3339(from_ns(ns)) if ns is not None else ""
+
+
+def _origin(e: HistoryEventView) -> str:
+    if e.timer_origin is None:
         return ""
-    origin = getattr(body, which)
-    values = [str(getattr(origin, f.name)) for f in origin.DESCRIPTOR.fields]
-    return f"{which}({','.join(values)})"
+    kind, values = e.timer_origin
+    return f"{kind}({','.join(values)})"
 
 
-def _status(kind: str, body: Any) -> str:
-    if kind == "taskFailed":
-        return "FAILED"
-    if kind == "executionCompleted":
-        return pb.STATUS_NAMES.get(body.workflowStatus, "UNKNOWN")
-    return {
-        "executionTerminated": "TERMINATED",
-        "executionSuspended": "SUSPENDED",
-        "executionResumed": "RESUMED",
-        "executionStalled": "STALLED",
-    }.get(kind, "RUNNING")
-
-
-def _details(kind: str, body: Any, first_ns: int, ts: int) -> str:
+def _details(e: HistoryEventView, first_ns: int) -> str:
     parts: list[str] = []
-    rerun = ""
-    if kind in ("taskScheduled", "childWorkflowInstanceCreated", "timerCreated") and body.HasField(
-        "rerunParentInstanceInfo"
-    ):
-        rerun = f"rerunParent={body.rerunParentInstanceInfo.instanceID}"
-    if kind == "timerCreated":
-        parts.append(f"fireAt={rfc3339(from_ns(_ts_ns_of(body.fireAt)))}")
+    rerun = f"rerunParent={e.rerun_parent}" if e.rerun_parent is not None else ""
+    if e.kind == "timerCreated":
+        parts.append(f"fireAt={_time(e.fire_at)}")
         if rerun:
             parts.append(rerun)
-        if origin := _origin(body):
+        if origin := _origin(e):
             parts.append(f"origin={origin}")
     elif rerun:
         parts.append(rerun)
-    elif kind == "eventRaised":
-        parts.append(f"event={body.name}")
-    elif kind == "eventSent":
-        parts.append(f"event={body.name}->{body.instanceId}")
-    elif kind == "executionStarted":
+    elif e.kind == "eventRaised":
+        parts.append(f"event={e.name or ''}")
+    elif e.kind == "eventSent":
+        parts.append(f"event={e.name or ''}->{e.target_instance_id or ''}")
+    elif e.kind == "executionStarted":
         parts.append("workflowStart")
-        if body.HasField("parentInstance") and body.parentInstance.workflowInstance.instanceId:
-            parts.append(f"parent={body.parentInstance.workflowInstance.instanceId}")
-    elif kind == "workflowStarted":
+        if e.parent_instance_id:
+            parts.append(f"parent={e.parent_instance_id}")
+    elif e.kind == "workflowStarted":
         parts.append("replay")
-    elif kind in ("taskCompleted", "childWorkflowInstanceCompleted"):
-        parts.append(f"eventId={body.taskScheduledId}")
-    elif kind == "executionCompleted":
-        parts.append(f"execDuration={human_elapsed(ts - first_ns) or '0s'}")
+    elif e.kind in ("taskCompleted", "childWorkflowInstanceCompleted"):
+        parts.append(f"eventId={e.scheduled_id}")
+    elif e.kind == "executionCompleted":
+        parts.append(f"execDuration={human_elapsed(e.timestamp - first_ns) or '0s'}")
     return ",".join(parts)
 
 
-def _ts_ns_of(ts: Any) -> int:
-    return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
-
-
-def _attrs(kind: str, body: Any) -> list[tuple[str, str]]:
+def _attrs(e: HistoryEventView) -> list[tuple[str, str]]:
     attrs: list[tuple[str, str]] = []
-    for key in ("input", "result"):
-        if body.DESCRIPTOR.fields_by_name.get(key) and body.HasField(key):
-            label = "input" if key == "input" else "output"
-            attrs.append((label, _payload(getattr(body, key).value)))
-    if kind == "executionTerminated" and body.HasField("input"):
-        attrs = [("output", _payload(body.input.value))]
-    if "taskScheduledId" in body.DESCRIPTOR.fields_by_name:
-        attrs.append(("scheduledId", str(body.taskScheduledId)))
-    if "failureDetails" in body.DESCRIPTOR.fields_by_name and body.HasField("failureDetails"):
-        failure = body.failureDetails
-        attrs.append(("errorType", failure.errorType))
-        attrs.append(("errorMsg", _payload(failure.errorMessage, 160)))
-        if failure.isNonRetriable:
+    if e.input is not None:
+        attrs.append(("output" if e.kind == "executionTerminated" else "input", _payload(e.input)))
+    if e.result is not None:
+        attrs.append(("output", _payload(e.result)))
+    if e.scheduled_id is not None:
+        attrs.append(("scheduledId", str(e.scheduled_id)))
+    if e.failure is not None:
+        attrs.append(("errorType", e.failure.error_type))
+        attrs.append(("errorMsg", _payload(e.failure.message, 160)))
+        if e.failure.non_retriable:
             attrs.append(("nonRetriable", "true"))
-    if kind == "timerCreated":
-        attrs.append(("fireAt", rfc3339(from_ns(_ts_ns_of(body.fireAt)))))
-        if origin := _origin(body):
+    if e.kind == "timerCreated":
+        attrs.append(("fireAt", _time(e.fire_at)))
+        if origin := _origin(e):
             attrs.append(("origin", origin))
-    if kind == "timerFired":
-        attrs.append(("fireAt", rfc3339(from_ns(_ts_ns_of(body.fireAt)))))
-        attrs.append(("timerId", str(body.timerId)))
-    if kind == "workflowStarted" and body.HasField("version"):
-        if body.version.name:
-            attrs.append(("versionName", body.version.name))
-        if body.version.patches:
-            attrs.append(("versionPatches", ",".join(body.version.patches)))
-    if kind == "executionStarted" and body.tags:
-        attrs.append(("tags", ",".join(f"{k}:{v}" for k, v in sorted(body.tags.items()))))
+    if e.kind == "timerFired":
+        attrs.append(("fireAt", _time(e.fire_at)))
+        attrs.append(("timerId", str(e.timer_id)))
+    if e.version_name:
+        attrs.append(("versionName", e.version_name))
+    if e.version_patches:
+        attrs.append(("versionPatches", ",".join(e.version_patches)))
+    if e.kind == "executionStarted" and e.tags:
+        attrs.append(("tags", ",".join(f"{k}:{v}" for k, v in sorted(e.tags.items()))))
     return attrs
 
 
-def _execution_id(kind: str, body: Any) -> str:
-    if kind == "executionStarted" and body.HasField("workflowInstance"):
-        return str(body.workflowInstance.executionId.value)
-    if "taskExecutionId" in body.DESCRIPTOR.fields_by_name:
-        return str(body.taskExecutionId)
-    return ""
-
-
-def _router(event: Any) -> str:
-    if not event.HasField("router"):
+def _router(e: HistoryEventView) -> str:
+    if e.router_source is None:
         return ""
-    router = event.router
-    src = router.sourceAppID
-    if router.HasField("targetAppID") and router.targetAppID and router.targetAppID != src:
-        return f"{src}->{router.targetAppID}"
-    return str(src)
+    src = e.router_source
+    if e.router_target and e.router_target != src:
+        return f"{src}->{e.router_target}"
+    return src
 
 
 def history_rows(
-    events: list[Any], app_id: str, namespace: str = "", now_ns: int | None = None
+    events: list[HistoryEventView], app_id: str, namespace: str = "", now_ns: int | None = None
 ) -> list[HistoryRow]:
+    """Table rows of events already in the Dapr CLI's order (``history_views(dapr_order=True)``)."""
     now_ns = now_ns if now_ns is not None else time.time_ns()
-    ordered = sort_events(events)
+    first_ns = events[0].timestamp if events else 0
     rows: list[HistoryRow] = []
-    play = 0
-    first_ns = _ts_ns(ordered[0]) if ordered else 0
-    previous: int | None = None
-    for event in ordered:
-        kind = event.WhichOneof("eventType") or ""
-        body = getattr(event, kind) if kind else pb.HistoryEvent()
-        if kind == "workflowStarted":
-            play += 1
-        ts = _ts_ns(event)
-        if previous is None:
-            elapsed = "Age:" + (human_elapsed(now_ns - ts) or "0s")
+    for e in events:
+        if e.elapsed is None:
+            elapsed = "Age:" + (human_elapsed(now_ns - e.timestamp) or "0s")
         else:
-            elapsed = human_elapsed(ts - previous)
-        previous = ts
-        shows_zero = kind in ("taskScheduled", "timerCreated")
-        shown = event.eventId > 0 or (shows_zero and event.eventId == 0)
-        event_id = event.eventId if shown else None
+            elapsed = human_elapsed(e.elapsed)
+        shows_zero = e.kind in ("taskScheduled", "timerCreated")
+        shown = e.event_id > 0 or (shows_zero and e.event_id == 0)
+        known = e.kind != "unknown"
         rows.append(
             HistoryRow(
                 namespace=namespace,
                 app_id=app_id,
-                play=play,
-                type=TYPE_NAMES.get(kind, "Unknown"),
-                name=_name(kind, body) if kind else "",
-                event_id=event_id,
-                timestamp=from_ns(ts) if ts else None,
+                play=e.play,
+                type=e.type,
+                name=(e.name or "") if e.kind in _NAMED else "",
+                event_id=e.event_id if shown else None,
+                timestamp=from_ns(e.timestamp) if e.timestamp else None,
                 elapsed=elapsed,
-                status=_status(kind, body),
-                details=_details(kind, body, first_ns, ts) if kind else "",
-                router=_router(event),
-                execution_id=_execution_id(kind, body) if kind else "",
-                attrs=_attrs(kind, body) if kind else [],
+                status=e.status,
+                details=_details(e, first_ns) if known else "",
+                router=_router(e),
+                execution_id=(e.execution_id or "") if known else "",
+                attrs=_attrs(e) if known else [],
             )
         )
     return rows

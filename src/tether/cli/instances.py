@@ -1,126 +1,117 @@
-"""Where ``workflow list|get|history|purge`` read and purge instances: a running tether over gRPC,
-or a store opened directly (``--connection-string``), behind one small interface."""
+"""Where ``workflow list|get|history|purge`` read and purge instances: a running tether (its HTTP
+API, and gRPC for raw history), or a store opened directly (``--connection-string``), behind one
+small interface. Both hand out the read model's views (:mod:`tether.engine.query`)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from tether import pb
-from tether.cli.durations import from_ns, rfc3339
+from tether.cli.durations import from_ns, parse_time, rfc3339, to_ns
 from tether.cli.output import CliError
-from tether.cli.target import SidecarClient, open_cli_store
-from tether.engine.convert import workflow_state
+from tether.cli.remote import HttpError, TetherHttp, quote
+from tether.cli.target import SidecarClient, on_store
+from tether.engine.admin import Admin
+from tether.engine.query import (
+    FailureView,
+    HistoryView,
+    InstanceView,
+    ListQuery,
+    Query,
+    StallView,
+    history_views,
+)
 from tether.errors import TetherError
-from tether.store import InstanceFilter, InstanceRow, Reader
 
-PAGE_SIZE = 1024
-PARALLEL_GETS = 32
-
-
-@dataclass
-class InstanceView:
-    instance_id: str
-    app_id: str
-    name: str
-    status: str
-    created: datetime | None
-    last_updated: datetime | None
-    custom_status: str | None = None
-    input: str | None = None
-    output: str | None = None
-    failure_type: str | None = None
-    failure_message: str | None = None
-    failure_stack: str | None = None
-    parent_instance_id: str | None = None
-    execution_id: str | None = None
-    scheduled_start: datetime | None = None
-    completed: datetime | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def list_record(self, namespace: str) -> dict[str, Any]:
-        """The Dapr CLI's wide list row (used by every machine format)."""
-        return {
-            "namespace": namespace,
-            "appID": self.app_id,
-            "name": self.name,
-            "instanceID": self.instance_id,
-            "created": rfc3339(self.created) if self.created else None,
-            "lastUpdate": rfc3339(self.last_updated) if self.last_updated else None,
-            "runtimeStatus": self.status,
-            "customStatus": self.custom_status or "",
-            "failureMessage": (self.failure_message or "").replace("\n", " "),
-        }
-
-    def detail_record(self, namespace: str) -> dict[str, Any]:
-        record = self.list_record(namespace)
-        extra: dict[str, Any] = {
-            "executionID": self.execution_id,
-            "parentInstanceID": self.parent_instance_id,
-            "scheduledStart": rfc3339(self.scheduled_start) if self.scheduled_start else None,
-            "completed": rfc3339(self.completed) if self.completed else None,
-            "input": self.input,
-            "output": self.output,
-            "failureType": self.failure_type,
-            "failureStackTrace": self.failure_stack,
-            "tags": dict(self.tags) or None,
-        }
-        record.update({k: v for k, v in extra.items() if v is not None})
-        return record
+PAGE_SIZE = 1000
+T = TypeVar("T")
 
 
-def _ts(value: Any) -> datetime | None:
-    nanos = int(value.seconds) * 1_000_000_000 + int(value.nanos)
-    return from_ns(nanos) if nanos > 0 else None
+def list_record(view: InstanceView, namespace: str) -> dict[str, Any]:
+    """The Dapr CLI's wide list row (used by every machine format)."""
+    return {
+        "namespace": namespace,
+        "appID": view.app_id,
+        "name": view.name,
+        "instanceID": view.instance_id,
+        "created": _time(view.created_at) or None,
+        "lastUpdate": _time(view.updated_at) or None,
+        "runtimeStatus": view.status_name,
+        "customStatus": view.custom_status or "",
+        "failureMessage": (view.failure.message if view.failure else "").replace("\n", " "),
+    }
 
 
-def view_from_state(state: Any, app_id: str) -> InstanceView:
-    failure = state.failureDetails if state.HasField("failureDetails") else None
-    return InstanceView(
-        instance_id=state.instanceId,
-        app_id=app_id,
-        name=state.name,
-        status=pb.STATUS_NAMES.get(state.workflowStatus, "UNKNOWN"),
-        created=_ts(state.createdTimestamp),
-        last_updated=_ts(state.lastUpdatedTimestamp),
-        custom_status=state.customStatus.value if state.HasField("customStatus") else None,
-        input=state.input.value if state.HasField("input") else None,
-        output=state.output.value if state.HasField("output") else None,
-        failure_type=failure.errorType if failure is not None else None,
-        failure_message=failure.errorMessage if failure is not None else None,
-        failure_stack=(
-            failure.stackTrace.value
-            if failure is not None and failure.HasField("stackTrace")
-            else None
-        ),
-        parent_instance_id=(
-            state.parentInstanceId.value if state.HasField("parentInstanceId") else None
-        ),
-        execution_id=state.executionId.value if state.HasField("executionId") else None,
-        scheduled_start=(
-            _ts(state.scheduledStartTimestamp)
-            if state.HasField("scheduledStartTimestamp")
-            else None
-        ),
-        completed=_ts(state.completedTimestamp) if state.HasField("completedTimestamp") else None,
-        tags=dict(state.tags),
-    )
+def detail_record(view: InstanceView, namespace: str) -> dict[str, Any]:
+    record = list_record(view, namespace)
+    extra: dict[str, Any] = {
+        "executionID": view.execution_id or None,
+        "parentInstanceID": view.parent_instance_id,
+        "scheduledStart": _time(view.scheduled_start) or None,
+        "completed": _time(view.completed_at) or None,
+        "input": view.input,
+        "output": view.output,
+        "failureType": view.failure.error_type if view.failure else None,
+        "failureStackTrace": view.failure.stack_trace if view.failure else None,
+        "tags": dict(view.tags) or None,
+    }
+    record.update({k: v for k, v in extra.items() if v is not None})
+    return record
 
 
-def view_from_row(row: InstanceRow) -> InstanceView:
-    """The same view for a row read straight from a store (``--connection-string``)."""
-    return view_from_state(workflow_state(row, with_payloads=True), row.app_id)
+def _time(ns: int | None, seconds_only: bool = False) -> str:
+    return rfc3339(from_ns(ns), seconds_only=seconds_only) if ns else ""
 
 
 def not_found(instance_id: str) -> CliError:
     return CliError(f"workflow instance '{instance_id}' not found")
 
 
+# -- the HTTP documents, read back -------------------------------------------------------------
+def _ns(value: Any) -> int | None:
+    if not value or value.startswith("0001-01-01"):
+        return None
+    return to_ns(parse_time(value))
+
+
+def _failure(doc: dict[str, Any] | None) -> FailureView | None:
+    if not doc:
+        return None
+    return FailureView(
+        error_type=doc.get("errorType", ""),
+        message=doc.get("errorMessage", ""),
+        stack_trace=doc.get("stackTrace"),
+        non_retriable=bool(doc.get("isNonRetriable", False)),
+        cause=_failure(doc.get("innerFailure")),
+    )
+
+
+def instance_from_document(doc: dict[str, Any]) -> InstanceView:
+    """An instance view from tether's instance document (``GET /tether/v1/instances/{id}``)."""
+    stall = doc.get("stall")
+    return InstanceView(
+        instance_id=doc["instanceID"],
+        app_id=doc["appID"],
+        name=doc["workflowName"],
+        status=pb.STATUS_BY_NAME.get(doc["runtimeStatus"], -1),
+        execution_id=doc.get("executionID") or "",
+        created_at=_ns(doc.get("createdAt")),
+        updated_at=_ns(doc.get("lastUpdatedAt")),
+        completed_at=_ns(doc.get("completedAt")),
+        scheduled_start=_ns(doc.get("scheduledStartAt")),
+        parent_instance_id=doc.get("parentInstanceID"),
+        input=doc.get("input"),
+        output=doc.get("output"),
+        custom_status=doc.get("customStatus"),
+        failure=_failure(doc.get("failure")),
+        stall=StallView(stall["reason"], stall.get("description")) if stall else None,
+        version=doc.get("version"),
+        tags=dict(doc.get("tags") or {}),
+    )
+
+
+# -- sources -----------------------------------------------------------------------------------
 PurgeHook = Callable[[str], None]
 
 
@@ -129,135 +120,110 @@ class InstanceSource(Protocol):
 
     def list_all(self) -> list[InstanceView]: ...
     def get(self, instance_id: str) -> InstanceView: ...
-    def history(self, instance_id: str) -> list[Any]: ...
+    def history(self, instance_id: str) -> HistoryView: ...
     def purge(self, instance_ids: list[str], force: bool, done: PurgeHook) -> None:
         """Purge one by one (non-recursive); the first failure raises ``<id>: <error>``."""
         ...
 
 
-class SidecarSource:
-    def __init__(self, client: SidecarClient) -> None:
-        self.client = client
-        self.app_id: str | None = client.app_id
+class RemoteSource:
+    """A running tether: its engine reads and purges."""
 
-    def _get(self, instance_id: str) -> InstanceView | None:
-        response = self.client.call(
-            "GetInstance",
-            pb.GetInstanceRequest(instanceId=instance_id, getInputsAndOutputs=True),
-            pb.GetInstanceResponse,
-        )
-        if not response.exists:
-            return None
-        return view_from_state(response.workflowState, self.client.app_id)
+    def __init__(self, http: TetherHttp, grpc: SidecarClient, app_id: str | None) -> None:
+        self.http = http
+        self.grpc = grpc
+        self.app_id = app_id  # None: every app on the tether's store
 
     def list_all(self) -> list[InstanceView]:
-        ids: list[str] = []
-        token: str | None = None
+        views: list[InstanceView] = []
+        cursor: str | None = None
         while True:
-            request = pb.ListInstanceIDsRequest(pageSize=PAGE_SIZE)
-            if token is not None:
-                request.continuationToken = token
-            page = self.client.call("ListInstanceIDs", request, pb.ListInstanceIDsResponse)
-            ids.extend(page.instanceIds)
-            if not page.HasField("continuationToken") or not page.instanceIds:
-                break
-            token = page.continuationToken
-        with ThreadPoolExecutor(max_workers=PARALLEL_GETS) as pool:
-            views = list(pool.map(self._get, ids))
-        return [v for v in views if v is not None]
+            params = [
+                ("appID", self.app_id or "*"),
+                ("limit", str(PAGE_SIZE)),
+                ("details", "true"),
+            ]
+            if cursor:
+                params.append(("cursor", cursor))
+            page = self.http.get("/instances", params)
+            views.extend(instance_from_document(d) for d in page["instances"])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return views
 
     def get(self, instance_id: str) -> InstanceView:
-        view = self._get(instance_id)
-        if view is None:
-            raise not_found(instance_id)
-        return view
+        try:
+            doc = self.http.get(f"/instances/{quote(instance_id)}")
+        except HttpError as exc:
+            if exc.status == 404:
+                raise not_found(instance_id) from None
+            raise
+        return instance_from_document(doc)
 
-    def history(self, instance_id: str) -> list[Any]:
-        response = self.client.call(
+    def history(self, instance_id: str) -> HistoryView:
+        app_id = self.get(instance_id).app_id
+        response = self.grpc.call(
             "GetInstanceHistory",
             pb.GetInstanceHistoryRequest(instanceId=instance_id),
             pb.GetInstanceHistoryResponse,
         )
-        return list(response.events)
+        events = history_views(list(response.events), dapr_order=True)
+        return HistoryView(instance_id, app_id, events)
 
     def purge(self, instance_ids: list[str], force: bool, done: PurgeHook) -> None:
         for instance_id in instance_ids:
-            request = pb.PurgeInstancesRequest(instanceId=instance_id, recursive=False)
-            if force:
-                request.force = True
             try:
-                response = self.client.call("PurgeInstances", request, pb.PurgeInstancesResponse)
+                result = self.http.post(
+                    f"/instances/{quote(instance_id)}/purge",
+                    {"force": force, "recursive": False},
+                )
             except CliError as exc:
                 raise CliError(f"{instance_id}: {exc.message}") from None
-            if response.deletedInstanceCount == 0:
+            if result["deletedInstanceCount"] == 0:
                 raise CliError(f"{instance_id}: {not_found(instance_id).message}")
             done(instance_id)
 
 
 class StoreSource:
-    """Direct store access; purges go through a short-lived engine on the store (no servers)."""
+    """A store opened directly, no tether running on it: reads through the read model, purges
+    through the engine's operations run here (:mod:`tether.engine.admin`)."""
 
     def __init__(self, url: str, app_id: str | None) -> None:
         self.url = url
         self.app_id = app_id
 
-    def _read(self, fn: Callable[[Reader], Any]) -> Any:
-        async def main() -> Any:
-            store = open_cli_store(self.url)
-            try:
-                return await store.read(fn)
-            finally:
-                await store.close()
-
-        return asyncio.run(main())
+    def _run(self, fn: Callable[[Query], Awaitable[T]]) -> T:
+        return on_store(self.url, lambda admin: fn(admin.query))
 
     def list_all(self) -> list[InstanceView]:
-        rows: list[InstanceRow] = self._read(
-            lambda tx: tx.list_instances(InstanceFilter(app_id=self.app_id))
-        )
-        return [view_from_row(r) for r in rows]
+        async def read(query: Query) -> list[InstanceView]:
+            page = await query.instances(ListQuery(app_id=self.app_id))
+            return page.instances
 
-    def _row(self, tx: Reader, instance_id: str) -> InstanceRow | None:
-        row = tx.get_instance(instance_id)
-        if row is None or (self.app_id is not None and row.app_id != self.app_id):
-            return None
-        return row
+        return self._run(read)
+
+    def _mine(self, view: InstanceView | None) -> bool:
+        return view is not None and (self.app_id is None or view.app_id == self.app_id)
 
     def get(self, instance_id: str) -> InstanceView:
-        row = self._read(lambda tx: self._row(tx, instance_id))
-        if row is None:
+        view = self._run(lambda q: q.instance(instance_id))
+        if view is None or not self._mine(view):
             raise not_found(instance_id)
-        return view_from_row(row)
+        return view
 
-    def history(self, instance_id: str) -> list[Any]:
-        def read(tx: Reader) -> list[bytes] | None:
-            if self._row(tx, instance_id) is None:
-                return None
-            return tx.load_history(instance_id)
-
-        raw: list[bytes] | None = self._read(read)
-        if raw is None:
-            raise not_found(instance_id)
-        return [pb.HistoryEvent.FromString(b) for b in raw]
+    def history(self, instance_id: str) -> HistoryView:
+        self.get(instance_id)
+        return self._run(lambda q: q.history(instance_id, dapr_order=True))
 
     def purge(self, instance_ids: list[str], force: bool, done: PurgeHook) -> None:
-        from tether.engine.engine import Engine
-        from tether.settings import Settings
+        async def purge(admin: Admin) -> None:
+            for instance_id in instance_ids:
+                if not self._mine(await admin.query.instance(instance_id)):
+                    raise CliError(f"{instance_id}: {not_found(instance_id).message}")
+                try:
+                    await admin.purge(instance_id, recursive=False, force=force)
+                except TetherError as exc:
+                    raise CliError(f"{instance_id}: {exc.message}") from None
+                done(instance_id)
 
-        async def main() -> None:
-            store = open_cli_store(self.url)
-            engine = Engine(Settings(app_id=self.app_id or "tether", store_url=self.url), store)
-            try:
-                for instance_id in instance_ids:
-                    row = await store.read(functools.partial(self._row, instance_id=instance_id))
-                    if row is None:
-                        raise CliError(f"{instance_id}: {not_found(instance_id).message}")
-                    try:
-                        await engine.purge(instance_id, recursive=False, force=force)
-                    except TetherError as exc:
-                        raise CliError(f"{instance_id}: {exc.message}") from None
-                    done(instance_id)
-            finally:
-                await store.close()
-
-        asyncio.run(main())
+        on_store(self.url, purge)

@@ -1,27 +1,24 @@
-"""``tether scheduler …``: workflow reminders (durable timers, scheduled starts) in the store.
+"""``tether scheduler …``: workflow reminders (durable timers, scheduled starts), like
+``dapr scheduler …``.
 
 Dapr keeps workflow reminders in its scheduler; tether keeps them as inbox rows that become
 visible later: a durable timer is a ``timerFired`` message, named
 ``workflow/<app>/<instance>/timer-<timerId>``; a scheduled start is the pending
-``executionStarted`` message, named ``workflow/<app>/<instance>/start-<unix nanos>``. Commands
-work on the store directly; a running tether notices other processes' writes and rescans.
+``executionStarted`` message, named ``workflow/<app>/<instance>/start-<unix nanos>``. Commands go
+through the running tethers' HTTP API (:mod:`tether.cli.reminders`), or, with
+``--connection-string`` and no tether on that store, through the engine's operations here.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import functools
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether import pb, registry
-from tether.cli import target
+from tether.cli import reminders
 from tether.cli.durations import from_ns, rfc3339, signed_offset
 from tether.cli.output import (
     CliError,
@@ -33,106 +30,10 @@ from tether.cli.output import (
     success,
     warn,
 )
-from tether.engine.convert import new_msg_id
-from tether.store import MessageRow, Store, Tx
+from tether.cli.reminders import Reminder, ReminderSource
+from tether.engine.admin import EXPORT_FORMAT
 
-EXPORT_FORMAT = "tether-scheduler-export"
 FILTERS = ["all", "workflow", "activity", "app", "actor"]
-
-
-@dataclass
-class Reminder:
-    name: str
-    store_url: str
-    row: MessageRow
-
-    @property
-    def app_id(self) -> str:
-        return self.row.app_id
-
-    @property
-    def instance_id(self) -> str:
-        return self.row.instance_id
-
-    @property
-    def kind(self) -> str:
-        return "timer" if self.name.rsplit("/", 1)[-1].startswith("timer-") else "start"
-
-    def record(self, namespace: str, now_ns: int) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "namespace": namespace,
-            "appID": self.app_id,
-            "instanceID": self.instance_id,
-            "type": self.kind,
-            "begin": signed_offset(self.row.visible_at - now_ns),
-            "dueTime": rfc3339(from_ns(self.row.visible_at)),
-            "count": 0,
-        }
-        event = pb.HistoryEvent.FromString(self.row.event)
-        if event.HasField("timerFired"):
-            out["timerID"] = event.timerFired.timerId
-        if self.row.execution_id:
-            out["executionID"] = self.row.execution_id
-        return out
-
-
-def reminder_name(row: MessageRow) -> str | None:
-    """The reminder name of an inbox row, or None when the row is not a reminder."""
-    try:
-        event = pb.HistoryEvent.FromString(row.event)
-    except Exception:  # a row written by a newer tether: not ours to show
-        return None
-    base = f"workflow/{row.app_id}/{row.instance_id}"
-    if event.HasField("timerFired"):
-        return f"{base}/timer-{event.timerFired.timerId}"
-    if event.HasField("executionStarted") and event.executionStarted.HasField(
-        "scheduledStartTimestamp"
-    ):
-        return f"{base}/start-{row.visible_at}"
-    return None
-
-
-def _load(urls: list[str], app_id: str | None) -> list[Reminder]:
-    async def main() -> list[Reminder]:
-        found: list[Reminder] = []
-        for url in urls:
-            store = target.open_cli_store(url)
-            try:
-                rows = await store.read(lambda tx: tx.list_timers(app_id))
-            finally:
-                await store.close()
-            for row in rows:
-                name = reminder_name(row)
-                if name is not None:
-                    found.append(Reminder(name, url, row))
-        return found
-
-    reminders = asyncio.run(main())
-    return sorted(reminders, key=lambda r: (r.row.visible_at, r.name))
-
-
-def _matches(name: str, prefix: str) -> bool:
-    prefix = prefix.rstrip("/")
-    return prefix == "all" or name == prefix or name.startswith(prefix + "/")
-
-
-def _urls(args: argparse.Namespace) -> list[str]:
-    return target.scheduler_store_urls(args.connection_string, args.app_id)
-
-
-def _rows(reminders: list[Reminder], wide: bool, namespace: str, now_ns: int) -> list[list[str]]:
-    out: list[list[str]] = []
-    for r in reminders:
-        begin = signed_offset(r.row.visible_at - now_ns)
-        if wide:
-            due = rfc3339(from_ns(r.row.visible_at))
-            out.append([namespace, r.name, begin, "", "", due, "", "1", "0", ""])
-        else:
-            out.append([r.name, begin, "0", ""])
-    return out
-
-
 SHORT = ["NAME", "BEGIN", "COUNT", "LAST TRIGGER"]
 WIDE = [
     "NAMESPACE",
@@ -148,74 +49,75 @@ WIDE = [
 ]
 
 
-def _show(reminders: list[Reminder], fmt: str, namespace: str) -> None:
+def _record(r: Reminder, namespace: str, now_ns: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": r.name,
+        "namespace": namespace,
+        "appID": r.app_id,
+        "instanceID": r.instance_id,
+        "type": r.kind,
+        "begin": signed_offset(r.due_at - now_ns),
+        "dueTime": rfc3339(from_ns(r.due_at)),
+        "count": 0,
+    }
+    if r.timer_id is not None:
+        out["timerID"] = r.timer_id
+    if r.execution_id:
+        out["executionID"] = r.execution_id
+    return out
+
+
+def _rows(found: list[Reminder], wide: bool, namespace: str, now_ns: int) -> list[list[str]]:
+    out: list[list[str]] = []
+    for r in found:
+        begin = signed_offset(r.due_at - now_ns)
+        if wide:
+            due = rfc3339(from_ns(r.due_at))
+            out.append([namespace, r.name, begin, "", "", due, "", "1", "0", ""])
+        else:
+            out.append([r.name, begin, "0", ""])
+    return out
+
+
+def _show(found: list[Reminder], fmt: str, namespace: str) -> None:
     now = time.time_ns()
     if fmt in ("json", "yaml"):
-        print_document([r.record(namespace, now) for r in reminders], fmt)
+        print_document([_record(r, namespace, now) for r in found], fmt)
         return
     wide = fmt == "wide"
-    print_table(WIDE if wide else SHORT, _rows(reminders, wide, namespace, now))
+    print_table(WIDE if wide else SHORT, _rows(found, wide, namespace, now))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    reminders: list[Reminder] = []
+    found: list[Reminder] = []
     if args.filter in ("all", "workflow"):
-        reminders = _load(_urls(args), args.app_id)
-    if not reminders and args.output not in ("json", "yaml"):
+        found = reminders.load(args)
+    if not found and args.output not in ("json", "yaml"):
         print_table(WIDE if args.output == "wide" else SHORT, [])
         return 0
-    _show(reminders, args.output, args.namespace)
+    _show(found, args.output, args.namespace)
     return 0
-
-
-def _find(args: argparse.Namespace, names: list[str]) -> list[Reminder]:
-    by_name = {r.name: r for r in _load(_urls(args), args.app_id)}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise CliError(f"reminder {missing[0]!r} not found")
-    return [by_name[n] for n in dict.fromkeys(names)]
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    _show(_find(args, args.names), args.output, args.namespace)
+    _show(reminders.find(args, args.names), args.output, args.namespace)
     return 0
 
 
-def _delete(reminders: list[Reminder]) -> int:
-    """Delete reminders' rows; a running tether notices the change and forgets them."""
-    by_store: dict[str, list[int]] = {}
-    for r in reminders:
-        by_store.setdefault(r.store_url, []).append(r.row.msg_id)
-
-    async def main() -> int:
-        deleted = 0
-        progress = Progress("deleting", len(reminders))
-        try:
-            for url, ids in by_store.items():
-                store = target.open_cli_store(url)
-                try:
-                    deleted += await store.write(functools.partial(_delete_rows, msg_ids=ids))
-                finally:
-                    await store.close()
-                progress.step(len(ids))
-        finally:
-            progress.close()
-        return deleted
-
-    return asyncio.run(main())
-
-
-def _delete_rows(tx: Tx, msg_ids: list[int]) -> int:
-    existing = {m.msg_id for m in tx.list_timers(None)}
-    present = [m for m in msg_ids if m in existing]
-    tx.delete_messages(present)
-    return len(present)
+def _delete(found: list[Reminder]) -> int:
+    progress = Progress("deleting", len(found))
+    try:
+        count = reminders.delete(found)
+        progress.step(len(found))
+    finally:
+        progress.close()
+    return count
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    reminders = _find(args, args.names)
-    _delete(reminders)
-    for r in reminders:
+    found = reminders.find(args, args.names)
+    _delete(found)
+    for r in found:
         success(f"Deleted reminder {r.name!r}")
     return 0
 
@@ -226,30 +128,20 @@ def cmd_delete_all(args: argparse.Namespace) -> int:
         raise CliError(
             "a prefix is required, e.g. `workflow/<app>`, `workflow/<app>/<id>` or `all`"
         )
-    reminders = [r for r in _load(_urls(args), args.app_id) if _matches(r.name, prefix)]
-    count = _delete(reminders) if reminders else 0
+    found = reminders.under(reminders.load(args), prefix)
+    count = _delete(found) if found else 0
     success(f"Deleted {count} reminder(s) matching {prefix!r}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    reminders = _load(_urls(args), args.app_id)
+    items = [i for s in reminders.sources(args) for i in s.export(args.app_id)]
+    items.sort(key=lambda i: (i["visibleAt"], i["name"]))
     document = {
         "format": EXPORT_FORMAT,
         "version": 1,
         "exportedAt": rfc3339(from_ns(time.time_ns())),
-        "reminders": [
-            {
-                "name": r.name,
-                "appID": r.row.app_id,
-                "instanceID": r.row.instance_id,
-                "executionID": r.row.execution_id,
-                "visibleAt": r.row.visible_at,
-                "order": r.row.order,
-                "event": base64.b64encode(r.row.event).decode("ascii"),
-            }
-            for r in reminders
-        ],
+        "reminders": items,
     }
     path = Path(args.output_file)
     tmp = path.with_name(path.name + ".tmp")
@@ -258,7 +150,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         os.replace(tmp, path)
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror}") from None
-    success(f"Exported {len(reminders)} reminder(s) to {path}")
+    success(f"Exported {len(items)} reminder(s) to {path}")
     return 0
 
 
@@ -274,87 +166,39 @@ def _read_export(path: Path) -> list[dict[str, Any]]:
     if document.get("version") != 1:
         raise CliError(f"{path}: export version {document.get('version')!r} is not supported")
     items = document.get("reminders")
-    if not isinstance(items, list):
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise CliError(f"{path}: no reminders list")
     return items
 
 
-def _import_store(args: argparse.Namespace, app_id: str) -> str:
-    if args.connection_string:
-        return target.store_url(args.connection_string)
-    for entry in registry.running():
-        if entry.app_id == app_id:
-            return entry.store_url
-    return _urls(args)[0]
-
-
 def cmd_import(args: argparse.Namespace) -> int:
     items = _read_export(Path(args.input_file))
-    by_store: dict[str, list[MessageRow]] = {}
+    if args.app_id:
+        items = [i for i in items if i.get("appID") == args.app_id]
+    found = reminders.sources(args)
+    by_source: dict[int, tuple[ReminderSource, list[dict[str, Any]]]] = {}
     for item in items:
-        try:
-            row = MessageRow(
-                msg_id=new_msg_id(),  # fresh IDs: a running engine forgets deleted ones for good
-                instance_id=str(item["instanceID"]),
-                app_id=str(item["appID"]),
-                event=base64.b64decode(item["event"]),
-                visible_at=int(item["visibleAt"]),
-                execution_id=item.get("executionID"),
-                order=int(item["order"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CliError(f"{args.input_file}: malformed reminder entry ({exc})") from None
-        if args.app_id and row.app_id != args.app_id:
-            continue
-        by_store.setdefault(_import_store(args, row.app_id), []).append(row)
-
-    async def main() -> tuple[int, list[str]]:
-        restored = 0
-        skipped: list[str] = []
-        progress = Progress("importing", sum(len(v) for v in by_store.values()))
-        try:
-            for url, rows in by_store.items():
-                store: Store = target.open_cli_store(url)
-                try:
-                    n, s = await store.write(functools.partial(_restore, rows=rows))
-                finally:
-                    await store.close()
-                restored += n
-                skipped.extend(s)
-                progress.step(len(rows))
-        finally:
-            progress.close()
-        return restored, skipped
-
-    restored, skipped = asyncio.run(main())
+        # The tether that runs the reminder's app takes it; any other on a shared store would do.
+        source = next((s for s in found if s.serves(str(item.get("appID")))), found[0])
+        by_source.setdefault(id(source), (source, []))[1].append(item)
+    restored = 0
+    skipped: list[str] = []
+    progress = Progress("importing", len(items))
+    try:
+        for source, batch in by_source.values():
+            try:
+                n, s = source.restore(batch)
+            except CliError as exc:
+                raise CliError(f"{args.input_file}: {exc.message}") from None
+            restored += n
+            skipped.extend(s)
+            progress.step(len(batch))
+    finally:
+        progress.close()
     for reason in skipped:
         warn(reason)
     success(f"Imported {restored} reminder(s) from {args.input_file}")
     return 0
-
-
-def _restore(tx: Tx, rows: list[MessageRow]) -> tuple[int, list[str]]:
-    """Insert reminders whose instance still waits for them; skip the rest with a reason."""
-    existing = {reminder_name(m) for m in tx.list_timers(None)}
-    added: list[MessageRow] = []
-    skipped: list[str] = []
-    for row in rows:
-        name = reminder_name(row) or f"workflow/{row.app_id}/{row.instance_id}/?"
-        instance = tx.get_instance(row.instance_id)
-        if name in existing:
-            skipped.append(f"{name}: already scheduled, skipped")
-        elif instance is None:
-            skipped.append(f"{name}: workflow instance no longer exists, skipped")
-        elif instance.status in pb.TERMINAL_STATUSES:
-            status = pb.STATUS_NAMES[instance.status]
-            skipped.append(f"{name}: workflow instance is {status}, skipped")
-        elif row.execution_id and row.execution_id != instance.execution_id:
-            skipped.append(f"{name}: belongs to an earlier execution of the instance, skipped")
-        else:
-            added.append(row)
-            existing.add(name)
-    tx.add_messages(added)
-    return len(added), skipped
 
 
 # -- registration ------------------------------------------------------------------------------
@@ -365,8 +209,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "-c",
         "--connection-string",
         default=None,
-        help="the tether store to use (a SQLite path or sqlite:/// URL); default: the running "
-        "tethers' stores",
+        help="the tether store to use (a SQLite path or sqlite:/// URL): through the tether "
+        "running on it, or directly when none is; default: the running tethers",
+    )
+    parser.add_argument(
+        "--api-token",
+        default=None,
+        help="the tethers' API token (default: $DAPR_API_TOKEN); required when they run with one",
     )
 
 

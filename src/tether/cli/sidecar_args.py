@@ -26,7 +26,6 @@ _IGNORED: dict[str, tuple[str, str]] = {
     "--placement-host-address": ("", "tether needs no placement service"),
     "--scheduler-host-address": ("", "tether schedules timers itself"),
     "--dapr-internal-grpc-port": ("-I", "tether has no internal gRPC API"),
-    "--metrics-port": ("-M", "tether serves no metrics endpoint"),
     "--profile-port": ("", "tether has no profiling endpoint"),
     "--app-max-concurrency": ("", "tether does not call the app"),
     "--app-health-check-path": ("", "tether does not probe the app"),
@@ -197,6 +196,7 @@ def add_telemetry_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metrics-port",
+        "-M",
         type=int,
         default=None,
         help="also serve /metrics on this port, as Dapr does (default: only the HTTP port)",

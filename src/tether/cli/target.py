@@ -1,5 +1,5 @@
 """Finding what a command talks to: a running local tether (through :mod:`tether.registry`) over
-gRPC, or a store opened directly from ``--connection-string``."""
+gRPC or HTTP, or a store that no tether serves, opened from ``--connection-string``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,10 +15,12 @@ import grpc
 
 from tether import registry
 from tether.cli.output import CliError, warn
+from tether.cli.remote import dial_host, require_token
+from tether.engine.admin import Admin
 from tether.errors import TetherError
 from tether.registry import RunningSidecar
 from tether.store import Store, open_store
-from tether.store.factory import default_store_url, sqlite_path
+from tether.store.factory import sqlite_path
 
 T = TypeVar("T")
 
@@ -33,6 +36,9 @@ def how_to_start(app_id: str | None) -> str:
     )
 
 
+OR_STORE = "or pass --connection-string sqlite:///path/to/tether.db to work on a store directly"
+
+
 def find_sidecar(app_id: str | None) -> RunningSidecar:
     """The running local tether for ``app_id`` (or the only one running when omitted)."""
     running = registry.running()
@@ -42,13 +48,15 @@ def find_sidecar(app_id: str | None) -> RunningSidecar:
             others = sorted({r.app_id for r in running})
             hint = f" (running: {', '.join(others)})" if others else ""
             raise CliError(
-                f"no tether is running for app ID {app_id!r}{hint}; {how_to_start(app_id)}"
+                f"no tether is running for app ID {app_id!r}{hint}; {how_to_start(app_id)}, "
+                f"{OR_STORE}"
             )
         return max(matches, key=lambda r: r.started_at)
     apps = sorted({r.app_id for r in running})
     if not apps:
         raise CliError(
-            f"no tether instances found. Please ensure that tether is running: {how_to_start(None)}"
+            "no tether instances found. Please ensure that tether is running: "
+            f"{how_to_start(None)}, {OR_STORE}"
         )
     if len(apps) > 1:
         raise CliError(
@@ -58,34 +66,21 @@ def find_sidecar(app_id: str | None) -> RunningSidecar:
     return max(running, key=lambda r: r.started_at)
 
 
-def resolve_app_id(app_id: str | None) -> str:
-    """The app a store-only command works on: the flag, else the only running tether's."""
-    if app_id:
-        return app_id
-    return find_sidecar(None).app_id
-
-
 # -- gRPC ------------------------------------------------------------------------------------
-def _dial_host(address: str) -> str:
-    if address in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if address == "::":
-        return "[::1]"
-    return f"[{address}]" if ":" in address else address
-
-
 class SidecarClient:
     """Unary calls to a tether's ``TaskHubSidecarService`` with :mod:`tether.pb` messages."""
 
-    def __init__(self, entry: RunningSidecar, timeout: float = 60.0) -> None:
+    def __init__(
+        self, entry: RunningSidecar, token: str | None = None, timeout: float = 60.0
+    ) -> None:
+        require_token(entry, token)
         self.entry = entry
         self.app_id = entry.app_id
-        self.address = f"{_dial_host(entry.listen_address)}:{entry.grpc_port}"
+        self.address = f"{dial_host(entry.listen_address)}:{entry.grpc_port}"
         self.timeout = timeout
         self._channel = grpc.insecure_channel(
             self.address, options=[("grpc.max_receive_message_length", -1)]
         )
-        token = os.environ.get("DAPR_API_TOKEN")
         self._metadata: list[tuple[str, str]] = [(TOKEN_HEADER, token)] if token else []
 
     def call(
@@ -110,7 +105,10 @@ class SidecarClient:
                 f"{how_to_start(self.app_id)}"
             )
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            return CliError(f"{details} (the tether for {self.app_id!r} requires an API token)")
+            return CliError(
+                f"the tether for app ID {self.app_id!r} refused the request ({details}); pass "
+                "--api-token or set DAPR_API_TOKEN"
+            )
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return CliError(f"tether for app ID {self.app_id!r} did not answer in time")
         return CliError(str(details))
@@ -119,8 +117,13 @@ class SidecarClient:
         self._channel.close()
 
 
-def connect(app_id: str | None) -> SidecarClient:
-    return SidecarClient(find_sidecar(app_id))
+def api_token(flag: str | None) -> str | None:
+    """``--api-token``, else ``DAPR_API_TOKEN`` (what the SDKs send too)."""
+    return flag or os.environ.get("DAPR_API_TOKEN") or None
+
+
+def connect(app_id: str | None, token: str | None = None) -> SidecarClient:
+    return SidecarClient(find_sidecar(app_id), token)
 
 
 # -- stores ----------------------------------------------------------------------------------
@@ -170,13 +173,17 @@ def open_cli_store(url: str) -> Store:
         raise CliError(exc.message) from None
 
 
-def run_on_store(url: str, fn: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, run ``fn`` on a fresh event loop, close the store."""
+def on_store(url: str, fn: Callable[[Admin], Awaitable[T]]) -> T:
+    """Run engine operations (and reads) on a store that no tether serves, in this process."""
 
     async def main() -> T:
         store = open_cli_store(url)
         try:
-            return await fn(store)
+            return await fn(Admin(store))
+        except CliError:
+            raise
+        except TetherError as exc:
+            raise CliError(exc.message) from None
         finally:
             await store.close()
 
@@ -188,20 +195,35 @@ def warn_table_name(table_name: str | None) -> None:
         warn(f"--table-name {table_name!r} is ignored: tether's store has a fixed layout")
 
 
-def scheduler_store_urls(connection_string: str | None, app_id: str | None) -> list[str]:
-    """Stores holding the reminders a ``scheduler`` command works on."""
-    if connection_string:
-        return [store_url(connection_string)]
-    running = registry.running()
-    if app_id:
-        running = [r for r in running if r.app_id == app_id]
-    urls = list(dict.fromkeys(r.store_url for r in running))
-    if urls:
-        return urls
-    default = default_store_url()
-    if default.startswith("sqlite:///") and not Path(sqlite_path(default)).is_file():
-        raise CliError(
-            f"no tether is running{f' for app ID {app_id!r}' if app_id else ''} and there is no "
-            f"store at {sqlite_path(default)}; pass --connection-string or {how_to_start(app_id)}"
-        )
-    return [default]
+@dataclass(frozen=True)
+class Target:
+    """What a command works on: a running tether, through its engine, or else a store that no
+    tether serves, through the engine's operations run in this process."""
+
+    sidecar: RunningSidecar | None
+    store_url: str | None = None
+
+
+def _same_store(a: str, b: str) -> bool:
+    if a.startswith("sqlite:///") and b.startswith("sqlite:///"):
+        return Path(sqlite_path(a)).resolve() == Path(sqlite_path(b)).resolve()
+    return a == b
+
+
+def serving(url: str, app_id: str | None) -> list[RunningSidecar]:
+    """Running local tethers on the store ``url`` (of ``app_id`` when given), newest first."""
+    found = [
+        r
+        for r in registry.running()
+        if _same_store(r.store_url, url) and (app_id is None or r.app_id == app_id)
+    ]
+    return sorted(found, key=lambda r: r.started_at, reverse=True)
+
+
+def resolve(app_id: str | None, connection_string: str | None) -> Target:
+    """A running tether for the app (or on ``--connection-string``'s store), else that store."""
+    if not connection_string:
+        return Target(find_sidecar(app_id))
+    url = store_url(connection_string)
+    running = serving(url, app_id)
+    return Target(running[0]) if running else Target(None, url)

@@ -5,13 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from tether import pb, registry
+from tether import pb
 from tether.cli import target
-from tether.cli.durations import duration_or_time, human_age, rfc3339
+from tether.cli.durations import duration_or_time, from_ns, human_age, rfc3339, to_ns
 from tether.cli.history_view import SHORT_COLUMNS, WIDE_COLUMNS, history_rows
-from tether.cli.instances import InstanceSource, InstanceView, SidecarSource, StoreSource
+from tether.cli.instances import (
+    InstanceSource,
+    RemoteSource,
+    StoreSource,
+    detail_record,
+    list_record,
+)
 from tether.cli.output import (
     CliError,
     Progress,
@@ -24,6 +32,9 @@ from tether.cli.output import (
     success,
     warn,
 )
+from tether.cli.remote import TetherHttp
+from tether.engine.admin import Admin
+from tether.engine.query import InstanceView, history_views
 
 LIST_STATUSES = [
     "RUNNING",
@@ -37,6 +48,7 @@ LIST_STATUSES = [
 ]
 TERMINAL_NAMES = {"COMPLETED", "CONTINUED_AS_NEW", "FAILED", "CANCELED", "TERMINATED"}
 FORMATS = ["short", "wide", "yaml", "json"]
+Offline = Callable[[Admin], Awaitable[None]]
 
 
 # -- shared flags ------------------------------------------------------------------------------
@@ -51,6 +63,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="accepted for Dapr CLI compatibility; tether always targets the local sidecar",
     )
     parser.add_argument("-n", "--namespace", default="default", help="namespace shown in output")
+    parser.add_argument(
+        "--api-token",
+        default=None,
+        help="the tether's API token (default: $DAPR_API_TOKEN); required when it runs with one",
+    )
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
@@ -58,8 +75,8 @@ def _connection(parser: argparse.ArgumentParser) -> None:
         "-c",
         "--connection-string",
         default=None,
-        help="open this tether store directly (a SQLite path or sqlite:/// URL) instead of "
-        "asking a running tether",
+        help="the tether store to work on (a SQLite path or sqlite:/// URL): through the tether "
+        "running on it, or directly when none is",
     )
     parser.add_argument("-t", "--table-name", default=None, help="ignored (Dapr compatibility)")
 
@@ -93,21 +110,37 @@ def _json_input(value: str | None, flag: str) -> str | None:
 
 def _client(args: argparse.Namespace) -> target.SidecarClient:
     _kube_warning(args)
-    return target.connect(args.app_id)
+    return target.connect(args.app_id, target.api_token(args.api_token))
 
 
-def _source(args: argparse.Namespace) -> InstanceSource:
+def _target(args: argparse.Namespace) -> target.Target:
     _kube_warning(args)
-    conn = getattr(args, "connection_string", None)
-    if conn:
-        target.warn_table_name(getattr(args, "table_name", None))
-        url = target.store_url(conn)
-        app_id = args.app_id
-        if app_id is None:
-            running = {r.app_id for r in registry.running()}
-            app_id = running.pop() if len(running) == 1 else None
-        return StoreSource(url, app_id)
-    return SidecarSource(target.connect(args.app_id))
+    target.warn_table_name(getattr(args, "table_name", None))
+    return target.resolve(args.app_id, getattr(args, "connection_string", None))
+
+
+def _source(args: argparse.Namespace, chosen: target.Target | None = None) -> InstanceSource:
+    chosen = chosen or _target(args)
+    if chosen.sidecar is None:
+        assert chosen.store_url is not None
+        return StoreSource(chosen.store_url, args.app_id)
+    token = target.api_token(args.api_token)
+    entry = chosen.sidecar
+    return RemoteSource(TetherHttp(entry, token), target.SidecarClient(entry, token), args.app_id)
+
+
+def _change(
+    args: argparse.Namespace, rpc: str, request: Any, response_cls: Any, offline: Offline
+) -> target.Target:
+    """A change through the running tether's engine, else the engine's operation on the store."""
+    chosen = _target(args)
+    if chosen.sidecar is not None:
+        client = target.SidecarClient(chosen.sidecar, target.api_token(args.api_token))
+        client.call(rpc, request, response_cls)
+    else:
+        assert chosen.store_url is not None
+        target.on_store(chosen.store_url, offline)
+    return chosen
 
 
 # -- run / raise-event / suspend / resume / terminate / rerun ----------------------------------
@@ -138,7 +171,13 @@ def cmd_raise_event(args: argparse.Namespace) -> int:
     payload = _json_input(args.input, "--input")
     if payload is not None:
         request.input.value = payload
-    _client(args).call("RaiseEvent", request, pb.RaiseEventResponse)
+    _change(
+        args,
+        "RaiseEvent",
+        request,
+        pb.RaiseEventResponse,
+        lambda admin: admin.raise_event(instance_id, event, payload),
+    )
     success(f"Workflow '{instance_id}' raised event '{event}' successfully")
     return 0
 
@@ -147,7 +186,13 @@ def cmd_suspend(args: argparse.Namespace) -> int:
     request = pb.SuspendRequest(instanceId=args.instance_id)
     if args.reason:
         request.reason.value = args.reason
-    _client(args).call("SuspendInstance", request, pb.SuspendResponse)
+    _change(
+        args,
+        "SuspendInstance",
+        request,
+        pb.SuspendResponse,
+        lambda admin: admin.suspend(args.instance_id, args.reason or None),
+    )
     success(f"Workflow '{args.instance_id}' suspended successfully")
     return 0
 
@@ -156,7 +201,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     request = pb.ResumeRequest(instanceId=args.instance_id)
     if args.reason:
         request.reason.value = args.reason
-    _client(args).call("ResumeInstance", request, pb.ResumeResponse)
+    _change(
+        args,
+        "ResumeInstance",
+        request,
+        pb.ResumeResponse,
+        lambda admin: admin.resume(args.instance_id, args.reason or None),
+    )
     success(f"Workflow '{args.instance_id}' resumed successfully")
     return 0
 
@@ -166,7 +217,22 @@ def cmd_terminate(args: argparse.Namespace) -> int:
     payload = _json_input(args.output, "--output")
     if payload is not None:
         request.output.value = payload
-    _client(args).call("TerminateInstance", request, pb.TerminateResponse)
+    chosen = _change(
+        args,
+        "TerminateInstance",
+        request,
+        pb.TerminateResponse,
+        lambda admin: admin.terminate(args.instance_id, payload, True),
+    )
+    view = _source(args, chosen).get(args.instance_id)
+    if not view.terminal:
+        # Stored, but nothing ran it yet: e.g. an instance of an app no running tether serves.
+        info(
+            f"Workflow '{args.instance_id}' termination is queued: the instance is still "
+            f"{view.status_name} in app '{view.app_id}'; it ends when a tether of that app "
+            "runs it"
+        )
+        return 0
     success(f"Workflow '{args.instance_id}' terminated successfully")
     return 0
 
@@ -181,8 +247,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         # "From the beginning": the first event a rerun can start from (workflow code before it
         # is deterministic replay). Python numbers events from 1, so Dapr's default 0 never
         # matches a Python workflow.
-        events = SidecarSource(client).history(args.instance_id)
-        candidates = [e.eventId for e in events if e.WhichOneof("eventType") in _RERUNNABLE]
+        response = client.call(
+            "GetInstanceHistory",
+            pb.GetInstanceHistoryRequest(instanceId=args.instance_id),
+            pb.GetInstanceHistoryResponse,
+        )
+        events = history_views(list(response.events))
+        candidates = [e.event_id for e in events if e.kind in _RERUNNABLE]
         if not candidates:
             raise CliError(
                 f"workflow '{args.instance_id}' has no activity, timer or child-workflow event to "
@@ -206,25 +277,29 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 # -- list / get / history ----------------------------------------------------------------------
+def _time(ns: int | None, seconds_only: bool = False) -> str:
+    return rfc3339(from_ns(ns), seconds_only=seconds_only) if ns else ""
+
+
 def _sort(views: list[InstanceView]) -> list[InstanceView]:
-    far = datetime.max.replace(tzinfo=UTC)
-    return sorted(views, key=lambda v: (v.created or far, v.instance_id))
+    far = 2**63
+    return sorted(views, key=lambda v: (v.created_at or far, v.instance_id))
 
 
 def _age(view: InstanceView, now: datetime) -> str:
-    if view.created is None:
+    if view.created_at is None:
         return "<scheduled>"
-    return human_age((now - view.created).total_seconds())
+    return human_age((now - from_ns(view.created_at)).total_seconds())
 
 
 def _filtered(views: list[InstanceView], args: argparse.Namespace) -> list[InstanceView]:
     if args.filter_name is not None:
         views = [v for v in views if v.name == args.filter_name]
     if args.filter_status is not None:
-        views = [v for v in views if v.status == args.filter_status]
+        views = [v for v in views if v.status_name == args.filter_status]
     if args.filter_max_age is not None:
-        cutoff = duration_or_time(args.filter_max_age, past=True, flag="--filter-max-age")
-        views = [v for v in views if v.created is not None and v.created >= cutoff]
+        cutoff = to_ns(duration_or_time(args.filter_max_age, past=True, flag="--filter-max-age"))
+        views = [v for v in views if v.created_at is not None and v.created_at >= cutoff]
     return views
 
 
@@ -251,7 +326,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         failure(f'No workflow found in namespace "{args.namespace}" for app ID "{app}"')
         return 0
     if args.output in ("json", "yaml"):
-        print_document([v.list_record(args.namespace) for v in views], args.output)
+        print_document([list_record(v, args.namespace) for v in views], args.output)
         return 0
     now = datetime.now(UTC)
     if args.output == "wide":
@@ -273,11 +348,11 @@ def cmd_list(args: argparse.Namespace) -> int:
                     v.app_id,
                     v.name,
                     v.instance_id,
-                    rfc3339(v.created, seconds_only=True),
-                    rfc3339(v.last_updated, seconds_only=True),
-                    v.status,
+                    _time(v.created_at, seconds_only=True),
+                    _time(v.updated_at, seconds_only=True),
+                    v.status_name,
                     v.custom_status or "",
-                    (v.failure_message or "").replace("\n", " "),
+                    (v.failure.message if v.failure else "").replace("\n", " "),
                 ]
                 for v in views
             ],
@@ -286,7 +361,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print_table(
         ["NAME", "ID", "STATUS", "CUSTOM STATUS", "AGE"],
-        [[v.name, v.instance_id, v.status, v.custom_status or "", _age(v, now)] for v in views],
+        [
+            [v.name, v.instance_id, v.status_name, v.custom_status or "", _age(v, now)]
+            for v in views
+        ],
         colour_column="STATUS",
     )
     return 0
@@ -295,32 +373,33 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     view = _source(args).get(args.instance_id)
     if args.output in ("json", "yaml"):
-        print_document(view.detail_record(args.namespace), args.output)
+        print_document(detail_record(view, args.namespace), args.output)
         return 0
     now = datetime.now(UTC)
+    failure = view.failure
     fields: list[tuple[str, str | None]] = [
         ("Instance ID", view.instance_id),
         ("Name", view.name),
         ("App ID", view.app_id),
-        ("Status", view.status),
+        ("Status", view.status_name),
         ("Custom status", view.custom_status),
         ("Age", _age(view, now)),
-        ("Created", rfc3339(view.created) or None),
-        ("Last update", rfc3339(view.last_updated) or None),
+        ("Created", _time(view.created_at) or None),
+        ("Last update", _time(view.updated_at) or None),
         ("Input", view.input),
         ("Output", view.output),
-        ("Failure type", view.failure_type),
-        ("Failure message", view.failure_message),
+        ("Failure type", failure.error_type if failure else None),
+        ("Failure message", failure.message if failure else None),
     ]
     if args.output == "wide":
         fields += [
             ("Namespace", args.namespace),
             ("Execution ID", view.execution_id),
             ("Parent instance", view.parent_instance_id),
-            ("Scheduled start", rfc3339(view.scheduled_start) or None),
-            ("Completed", rfc3339(view.completed) or None),
+            ("Scheduled start", _time(view.scheduled_start) or None),
+            ("Completed", _time(view.completed_at) or None),
             ("Tags", ", ".join(f"{k}={v}" for k, v in sorted(view.tags.items())) or None),
-            ("Stack trace", view.failure_stack),
+            ("Stack trace", failure.stack_trace if failure else None),
         ]
     shown = [(k, v) for k, v in fields if v not in (None, "")]
     width = max(len(k) for k, _ in shown) + 2
@@ -331,9 +410,9 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     source = _source(args)
-    events = source.history(args.instance_id)
-    app = source.app_id or ""
-    rows = history_rows(events, app, args.namespace if args.output != "short" else "")
+    history = source.history(args.instance_id)
+    namespace = args.namespace if args.output != "short" else ""
+    rows = history_rows(history.events, history.app_id, namespace)
     if args.output in ("json", "yaml"):
         print_document([r.record() for r in rows], args.output)
         return 0
@@ -374,17 +453,17 @@ def cmd_purge(args: argparse.Namespace) -> int:
         )
     cutoff = None
     if args.all_older_than is not None:
-        cutoff = duration_or_time(args.all_older_than, past=True, flag="--all-older-than")
+        cutoff = to_ns(duration_or_time(args.all_older_than, past=True, flag="--all-older-than"))
     source = _source(args)
     ids: list[str] = list(dict.fromkeys(args.instance_ids))
     if bulk:
         views = source.list_all()
         if args.all_filter_status is not None:
-            views = [v for v in views if v.status == args.all_filter_status]
+            views = [v for v in views if v.status_name == args.all_filter_status]
         else:
-            views = [v for v in views if v.status in TERMINAL_NAMES]
+            views = [v for v in views if v.status_name in TERMINAL_NAMES]
         if cutoff is not None:
-            views = [v for v in views if v.created is not None and v.created < cutoff]
+            views = [v for v in views if v.created_at is not None and v.created_at < cutoff]
         ids = [v.instance_id for v in _sort(views)]
     info(f"Purging {len(ids)} workflow instance(s)")
     progress = Progress("purging", len(ids))
@@ -460,24 +539,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("instance_id")
     p.add_argument("-r", "--reason", default=None, help="why it is suspended")
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_suspend))
 
     p = cmds.add_parser("resume", help="resume a suspended workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-r", "--reason", default=None, help="why it is resumed")
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_resume))
 
     p = cmds.add_parser("terminate", help="terminate a workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-o", "--output", default=None, help="the workflow's output, as a JSON string")
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_terminate))
 
-    p = cmds.add_parser("raise-event", help="raise an event: <instance-id>/<event-name>")
+    p = cmds.add_parser(
+        "raise-event",
+        help="raise an event: <instance-id>/<event-name>",
+        description="Raise an event on a workflow instance. As with the Dapr CLI, --input is "
+        "sent as one JSON string: --input '{\"approved\": true}' reaches the workflow as the "
+        "text '{\"approved\": true}', not an object (decode it with json.loads in the workflow). "
+        "To deliver the object itself, POST it to the HTTP API: curl -X POST "
+        "http://localhost:3500/v1.0/workflows/dapr/<instance-id>/raiseEvent/<event-name> "
+        "-d '{\"approved\": true}'",
+    )
     p.add_argument("target", metavar="INSTANCE_ID/EVENT")
-    p.add_argument("-x", "--input", default=None, help="event data as a JSON string")
+    p.add_argument(
+        "-x",
+        "--input",
+        default=None,
+        help="event data (JSON), delivered as a JSON string like the Dapr CLI does",
+    )
     _common(p)
+    _connection(p)
     p.set_defaults(func=guarded(cmd_raise_event))
 
     p = cmds.add_parser("rerun", help="re-run a terminal workflow instance from an event")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -31,8 +32,16 @@ from tether.engine.convert import (
     state_from_rows,
 )
 from tether.engine.instances import Active, Creation
+from tether.engine.query import Query
 from tether.engine.runtime import Runtime
-from tether.engine.txops import check_purgeable, deliver_tx, purge_tree
+from tether.engine.txops import (
+    check_purgeable,
+    delete_timers_tx,
+    deliver_tx,
+    purge_tree,
+    refuse_live_purge,
+    restore_timers_tx,
+)
 from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
 from tether.telemetry import observed
@@ -273,6 +282,8 @@ class Engine(Runtime):
             tree = purge_tree(tx, row, recursive)
             for member in tree:
                 check_purgeable(member, force)
+            if force:
+                refuse_live_purge(tx, tree, self.node_id)
             for member in tree:
                 tx.delete_instance(member.instance_id)
             return [m.instance_id for m in tree]
@@ -404,23 +415,33 @@ class Engine(Runtime):
                 self.spawn(self.load(created_row.instance_id))
         return new_id
 
+    async def delete_timers(self, msg_ids: list[int]) -> list[MessageRow]:
+        """Delete pending reminders (durable timers, scheduled starts); the rows deleted."""
+        deleted = await self.write(lambda tx: delete_timers_tx(tx, msg_ids), "deleting reminders")
+        # Instances run here re-read their inbox, which no longer holds the deleted rows (the
+        # change feed tells only other processes).
+        for instance_id in {row.instance_id for row in deleted}:
+            if instance_id in self.active:
+                await self.refresh(instance_id)
+        return deleted
+
+    async def restore_timers(self, rows: list[MessageRow]) -> tuple[int, list[str]]:
+        """Add reminders back (an import); those whose instance no longer waits are skipped."""
+        added, skipped = await self.write(
+            lambda tx: restore_timers_tx(tx, rows), "adding reminders"
+        )
+        self.route(added)
+        return len(added), skipped
+
+    @functools.cached_property
+    def query(self) -> Query:
+        """The read model over this engine's store; single reads answered from memory."""
+        return Query(self.store, self.get_instance)
+
     async def list_instance_ids(
         self, after: str | None, page_size: int | None
     ) -> tuple[list[str], str | None]:
-        limit = page_size + 1 if page_size else None
-        ids = await self.store.read(lambda tx: tx.list_instance_ids(self.app_id, after, limit))
-        if page_size and len(ids) > page_size:
-            ids = ids[:page_size]
-            return ids, ids[-1]
-        return ids, None
+        return await self.query.instance_ids(self.app_id, after, page_size)
 
     async def history(self, instance_id: str) -> list[bytes]:
-        def read(tx: Reader) -> list[bytes] | None:
-            if tx.get_instance(instance_id) is None:
-                return None
-            return tx.load_history(instance_id)
-
-        events = await self.store.read(read)
-        if events is None:
-            raise NotFound(f"workflow instance '{instance_id}' not found")
-        return events
+        return await self.query.raw_history(instance_id)

@@ -8,15 +8,13 @@ from typing import Any
 
 from tether import __version__, pb
 from tether.httpapi.metrics import metrics_paths
+from tether.httpapi.openapi_schemas import ref as _ref
+from tether.httpapi.openapi_schemas import schemas
 from tether.httpapi.routes_dapr import DAPR_VERSIONS
 from tether.httpapi.routes_ext import MAX_PAGE, PREFIX
 
 OPENAPI_PATH = f"{PREFIX}/openapi.json"
 _ERR = "#/components/responses/Error"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -47,6 +45,12 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
         "description": description,
         "schema": schema or {"type": "string"},
     }
+
+
+def _object_body(properties: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    """A JSON object request body with exactly these (optional) fields."""
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
 _COMPONENT = _path_param(
@@ -194,48 +198,195 @@ def _health_paths(version: str) -> dict[str, Any]:
     }
 
 
+def _list_filters() -> list[dict[str, Any]]:
+    """The filters and sort shared by the listing and the counts."""
+    stamp = {"type": "string", "format": "date-time"}
+    return [
+        {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "description": "Status names (repeat the parameter or comma-separate).",
+            "style": "form",
+            "explode": True,
+            "schema": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(pb.STATUS_NAMES.values())},
+            },
+        },
+        _query("name", "Workflow name."),
+        _query("createdAfter", "Created at or after (RFC 3339).", stamp),
+        _query("createdBefore", "Created before (RFC 3339).", stamp),
+        _query("updatedAfter", "Last updated at or after (RFC 3339).", stamp),
+        _query("updatedBefore", "Last updated before (RFC 3339).", stamp),
+        _query("idPrefix", "Instance IDs starting with this text."),
+        _query("parent", "Parent instance ID (children of that instance)."),
+        _query("appID", "App ID (default: this sidecar's app; `*` for all apps)."),
+        _query(
+            "sort",
+            "Order by instance ID (default), creation or last update time; ties by ID.",
+            {"type": "string", "enum": ["instanceID", "createdAt", "updatedAt"]},
+        ),
+        _query("order", "asc (default) or desc.", {"type": "string", "enum": ["asc", "desc"]}),
+    ]
+
+
+def _timer_paths(tag: str) -> dict[str, Any]:
+    app = _query("appID", "App ID (default: this sidecar's app; `*` for all apps).")
+    export_body = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("ReminderExport")}},
+    }
+    return {
+        f"{PREFIX}/timers": {
+            "get": {
+                "operationId": "tether_list_timers",
+                "tags": [tag],
+                "summary": "Pending reminders: durable timers and scheduled starts",
+                "parameters": [
+                    app,
+                    {
+                        "name": "name",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only these reminders (repeat the parameter); 404 if one "
+                        "is missing.",
+                        "style": "form",
+                        "explode": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["timers"],
+                            "properties": {"timers": {"type": "array", "items": _ref("Timer")}},
+                        },
+                        "Reminders, earliest first.",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/timers/delete": {
+            "post": {
+                "operationId": "tether_delete_timers",
+                "tags": [tag],
+                "summary": "Delete reminders by name (all must exist) or by name prefix",
+                "parameters": [app],
+                "requestBody": _object_body(
+                    {
+                        "names": {"type": "array", "items": {"type": "string"}},
+                        "prefix": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "workflow/<app>[/<instance>], or all",
+                        },
+                    },
+                    required=True,
+                ),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["deleted"],
+                            "properties": {
+                                "deleted": {"type": "array", "items": {"type": "string"}}
+                            },
+                        },
+                        "The names of the reminders deleted.",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/timers/export": {
+            "get": {
+                "operationId": "tether_export_timers",
+                "tags": [tag],
+                "summary": "Every pending reminder, in the `tether scheduler export` format",
+                "parameters": [app],
+                "responses": {
+                    "200": _json(_ref("ReminderExport"), "The export document."),
+                    **_errors(400),
+                },
+            }
+        },
+        f"{PREFIX}/timers/import": {
+            "post": {
+                "operationId": "tether_import_timers",
+                "tags": [tag],
+                "summary": "Restore exported reminders whose instances still wait for them",
+                "parameters": [_query("appID", "Only this app's reminders from the document.")],
+                "requestBody": export_body,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["imported", "skipped"],
+                            "properties": {
+                                "imported": {"type": "integer", "minimum": 0},
+                                "skipped": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "How many were restored; why the others were skipped.",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
+    }
+
+
 def _tether_paths() -> dict[str, Any]:
     tag = "tether"
-    status_enum = list(pb.STATUS_NAMES.values())
     terminal = sorted(pb.STATUS_NAMES[s] for s in pb.TERMINAL_STATUSES)
     instance = _path_param("instanceID", "Workflow instance ID.")
+    filters = _list_filters()
     return {
+        f"{PREFIX}/counts": {
+            "get": {
+                "operationId": "tether_count_instances",
+                "tags": [tag],
+                "summary": "How many instances match the listing's filters, per status",
+                "parameters": filters,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["counts"],
+                            "properties": {
+                                "counts": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "integer", "minimum": 0},
+                                }
+                            },
+                        },
+                        "Every status name with its count (zeros included).",
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
         f"{PREFIX}/instances": {
             "get": {
                 "operationId": "tether_list_instances",
                 "tags": [tag],
-                "summary": "List instances with filters and cursor paging",
+                "summary": "List instances with filters, a sort and cursor paging",
                 "parameters": [
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "required": False,
-                        "description": "Status names (repeat the parameter or comma-separate).",
-                        "style": "form",
-                        "explode": True,
-                        "schema": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": status_enum},
-                        },
-                    },
-                    _query("name", "Workflow name."),
-                    _query(
-                        "createdAfter",
-                        "Created at or after (RFC 3339).",
-                        {"type": "string", "format": "date-time"},
-                    ),
-                    _query(
-                        "createdBefore",
-                        "Created before (RFC 3339).",
-                        {"type": "string", "format": "date-time"},
-                    ),
-                    _query("parent", "Parent instance ID (children of that instance)."),
-                    _query("appID", "App ID (default: this sidecar's app; `*` for all apps)."),
-                    _query("cursor", "`nextCursor` of the previous page."),
+                    *filters,
+                    _query("cursor", "`nextCursor` of the previous page (with the same sort)."),
                     _query(
                         "limit",
                         f"Page size (default 100, at most {MAX_PAGE}).",
                         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                    ),
+                    _query(
+                        "details",
+                        "Return each instance's full document (as GET /instances/{instanceID}) "
+                        "instead of its summary (default false).",
+                        {"type": "boolean"},
                     ),
                 ],
                 "responses": {
@@ -291,42 +442,43 @@ def _tether_paths() -> dict[str, Any]:
                 },
             }
         },
+        f"{PREFIX}/instances/{{instanceID}}/purge": {
+            "post": {
+                "operationId": "tether_purge_instance",
+                "tags": [tag],
+                "summary": "Purge one instance (and, by default, its child workflows)",
+                "description": "Without force only COMPLETED, FAILED and TERMINATED instances "
+                "are purged. A forced purge of an instance that another live tether runs is "
+                "refused (409): purge it through that tether.",
+                "parameters": [instance],
+                "requestBody": _object_body(
+                    {"force": {"type": "boolean"}, "recursive": {"type": "boolean"}}
+                ),
+                "responses": {
+                    "200": _json(_ref("PurgeResult"), "How many instances were purged."),
+                    **_errors(400, 404, 409),
+                },
+            }
+        },
+        **_timer_paths(tag),
         f"{PREFIX}/purge": {
             "post": {
                 "operationId": "tether_purge",
                 "tags": [tag],
                 "summary": "Purge this app's terminal instances matching a filter",
-                "requestBody": {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "properties": {
-                                    "statuses": {
-                                        "type": "array",
-                                        "items": {"type": "string", "enum": terminal},
-                                    },
-                                    "createdAfter": {"type": "string", "format": "date-time"},
-                                    "createdBefore": {"type": "string", "format": "date-time"},
-                                    "recursive": {"type": "boolean"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["deletedInstanceCount"],
-                            "properties": {
-                                "deletedInstanceCount": {"type": "integer", "minimum": 0}
-                            },
+                "requestBody": _object_body(
+                    {
+                        "statuses": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": terminal},
                         },
-                        "How many instances were purged.",
-                    ),
+                        "createdAfter": {"type": "string", "format": "date-time"},
+                        "createdBefore": {"type": "string", "format": "date-time"},
+                        "recursive": {"type": "boolean"},
+                    }
+                ),
+                "responses": {
+                    "200": _json(_ref("PurgeResult"), "How many instances were purged."),
                     **_errors(400, 409),
                 },
             }
@@ -338,122 +490,6 @@ def _tether_paths() -> dict[str, Any]:
                 "summary": "This document",
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document."), **_errors()},
             }
-        },
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    string = {"type": "string"}
-    nullable_string = {"type": "string", "nullable": True}
-    stamp = {"type": "string", "format": "date-time"}
-    summary_props: dict[str, Any] = {
-        "instanceID": string,
-        "workflowName": string,
-        "appID": string,
-        "runtimeStatus": {"type": "string", "enum": [*pb.STATUS_NAMES.values(), "UNKNOWN"]},
-        "createdAt": stamp,
-        "lastUpdatedAt": stamp,
-        "executionID": string,
-        "parentInstanceID": nullable_string,
-        "scheduledStartAt": stamp,
-        "completedAt": stamp,
-    }
-    summary_required = ["instanceID", "workflowName", "appID", "runtimeStatus", "createdAt"]
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["errorCode", "message"],
-            "properties": {"errorCode": string, "message": string},
-        },
-        "StartResponse": {
-            "type": "object",
-            "required": ["instanceID"],
-            "properties": {"instanceID": string},
-        },
-        "DaprInstance": {
-            "type": "object",
-            "required": ["instanceID", "createdAt", "lastUpdatedAt", "runtimeStatus"],
-            "properties": {
-                "instanceID": string,
-                "workflowName": string,
-                "createdAt": stamp,
-                "lastUpdatedAt": stamp,
-                "runtimeStatus": {
-                    "type": "string",
-                    "enum": [*(pb.STATUS_NAMES[i] for i in range(8)), "UNKNOWN"],
-                },
-                "properties": {"type": "object", "additionalProperties": string},
-            },
-        },
-        "Metadata": {
-            "type": "object",
-            "required": ["id", "runtimeVersion"],
-            "properties": {
-                "id": string,
-                "runtimeVersion": string,
-                "store": string,
-                "connectedWorkers": {"type": "integer"},
-                "workflows": {"type": "object"},
-            },
-        },
-        "InstanceSummary": {
-            "type": "object",
-            "required": summary_required,
-            "properties": summary_props,
-        },
-        "InstanceDetail": {
-            "type": "object",
-            "required": summary_required,
-            "properties": {
-                **summary_props,
-                "input": nullable_string,
-                "output": nullable_string,
-                "customStatus": nullable_string,
-                "failure": {"type": "object", "nullable": True},
-                "stall": {"type": "object", "nullable": True},
-                "version": nullable_string,
-                "tags": {"type": "object", "additionalProperties": string},
-            },
-        },
-        "InstanceList": {
-            "type": "object",
-            "required": ["instances", "nextCursor"],
-            "properties": {
-                "instances": {"type": "array", "items": _ref("InstanceSummary")},
-                "nextCursor": nullable_string,
-            },
-        },
-        "HistoryEvent": {
-            "type": "object",
-            "required": ["eventId", "type", "timestamp", "payloadSize", "details"],
-            "properties": {
-                "eventId": {"type": "integer"},
-                "type": string,
-                "timestamp": stamp,
-                "name": nullable_string,
-                "payloadSize": {"type": "integer", "minimum": 0},
-                "details": {"type": "object"},
-            },
-        },
-        "History": {
-            "type": "object",
-            "required": ["instanceID", "events"],
-            "properties": {
-                "instanceID": string,
-                "events": {"type": "array", "items": _ref("HistoryEvent")},
-            },
-        },
-        "RerunRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["eventID"],
-            "properties": {
-                "eventID": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
-                "newInstanceID": {"type": "string", "minLength": 1, "maxLength": 64},
-                "input": nullable_string,
-                "overwriteInput": {"type": "boolean"},
-                "newChildWorkflowInstanceID": {"type": "string", "minLength": 1},
-            },
         },
     }
 
@@ -480,7 +516,7 @@ def build_openapi() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "responses": {"Error": _json(_ref("Error"), "An error.")},
             "securitySchemes": {
                 "daprApiToken": {"type": "apiKey", "in": "header", "name": "dapr-api-token"}

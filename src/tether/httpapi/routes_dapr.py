@@ -117,16 +117,16 @@ class DaprWorkflowApi:
             raise _missing_instance_id()
         app_id_param(request, self.engine.app_id)
         try:
-            row = await self.engine.get_instance(instance_id)
+            view = await self.engine.query.instance(instance_id)
         except Exception as exc:
             raise errors.operation_failed(
                 errors.GET_WORKFLOW,
                 f"error while getting workflow info on instance '{instance_id}'",
                 exc,
             ) from exc
-        if row is None:
+        if view is None:
             raise errors.not_found(instance_id)
-        return JSONResponse(dapr_instance(row))
+        return JSONResponse(dapr_instance(view))
 
     async def control(self, request: Request, instance_id: str, op: str) -> Response:
         if not instance_id:

@@ -1,16 +1,22 @@
 """tether's own HTTP routes, under ``/tether/v1`` (no collision with Dapr's ``/v1.0…``).
 
-* ``GET  /tether/v1/instances`` — list with filters and cursor paging
+* ``GET  /tether/v1/instances`` — list with filters, sort and cursor paging
+* ``GET  /tether/v1/counts`` — how many instances match the same filters, per status
 * ``GET  /tether/v1/instances/{id}`` — one instance, tether's full view (STALLED included)
 * ``GET  /tether/v1/instances/{id}/history`` — the history as JSON
 * ``POST /tether/v1/instances/{id}/rerun`` — rerun from an event into a new instance
+* ``POST /tether/v1/instances/{id}/purge`` — purge one instance (``force`` for a live one)
 * ``POST /tether/v1/purge`` — purge terminal instances matching a filter
+* ``GET  /tether/v1/timers`` — pending reminders (durable timers, scheduled starts)
+* ``POST /tether/v1/timers/delete`` — delete reminders by name or prefix
+* ``GET  /tether/v1/timers/export``, ``POST /tether/v1/timers/import`` — back them up, restore
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,8 +24,10 @@ from starlette.routing import BaseRoute, Route
 
 from tether import pb
 from tether.core.rerun import RerunRequest
+from tether.engine.admin import export_document, rows_from_export
 from tether.engine.engine import Engine
-from tether.errors import NotFound
+from tether.engine.query import ListQuery, name_matches
+from tether.errors import InvalidArgument, NotFound
 from tether.httpapi import errors
 from tether.httpapi.common import (
     check_instance_id,
@@ -28,8 +36,7 @@ from tether.httpapi.common import (
     read_json_object,
 )
 from tether.httpapi.errors import ApiError
-from tether.httpapi.views import detail, history_event, summary
-from tether.store.base import InstanceFilter, InstanceRow, Reader
+from tether.httpapi.views import detail, history_event, summary, timer_document
 
 PREFIX = "/tether/v1"
 DEFAULT_PAGE = 100
@@ -37,6 +44,9 @@ MAX_PAGE = 1000
 _APP_FILTER = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,252})$")
 _TERMINAL_NAMES = sorted(pb.STATUS_NAMES[s] for s in pb.TERMINAL_STATUSES)
 _MAX_EVENT_ID = 2**32 - 1
+_SORTS = {"instanceID": "instance_id", "createdAt": "created", "updatedAt": "updated"}
+T = TypeVar("T")
+REMINDER_NOT_FOUND = "ERR_REMINDER_NOT_FOUND"
 
 
 def _bad(message: str) -> ApiError:
@@ -103,11 +113,16 @@ class TetherApi:
             Route(
                 f"{PREFIX}/instances/{{rest:path}}", self.instance_dispatch, methods=["GET", "POST"]
             ),
+            Route(f"{PREFIX}/counts", self.counts, methods=["GET"]),
             Route(f"{PREFIX}/purge", self.purge, methods=["POST"]),
+            Route(f"{PREFIX}/timers", self.list_timers, methods=["GET"]),
+            Route(f"{PREFIX}/timers/delete", self.delete_timers, methods=["POST"]),
+            Route(f"{PREFIX}/timers/export", self.export_timers, methods=["GET"]),
+            Route(f"{PREFIX}/timers/import", self.import_timers, methods=["POST"]),
         ]
 
     # -- list ----------------------------------------------------------------------------------
-    async def list_instances(self, request: Request) -> Response:
+    def _list_query(self, request: Request, *, paged: bool) -> ListQuery:
         q = request.query_params
         app_id = q.get("appID", self.engine.app_id)
         if not _APP_FILTER.match(app_id):
@@ -116,41 +131,54 @@ class TetherApi:
                 errors.APP_ID_INVALID,
                 f"appID: {app_id!r} is not an app ID (or * for all apps)",
             )
-        limit_raw = q.get("limit")
-        limit = DEFAULT_PAGE
-        if limit_raw is not None:
-            try:
-                limit = int(limit_raw)
-            except ValueError:
-                raise _bad(f"limit: {limit_raw!r} is not a whole number") from None
-            if not 1 <= limit <= MAX_PAGE:
-                raise _bad(f"limit: {limit} is outside 1..{MAX_PAGE}")
-        created_from = (
-            parse_time("createdAfter", q["createdAfter"]) if "createdAfter" in q else None
-        )
-        created_to = (
-            parse_time("createdBefore", q["createdBefore"]) if "createdBefore" in q else None
-        )
-        flt = InstanceFilter(
+        limit: int | None = None
+        if paged:
+            limit = DEFAULT_PAGE
+            limit_raw = q.get("limit")
+            if limit_raw is not None:
+                try:
+                    limit = int(limit_raw)
+                except ValueError:
+                    raise _bad(f"limit: {limit_raw!r} is not a whole number") from None
+                if not 1 <= limit <= MAX_PAGE:
+                    raise _bad(f"limit: {limit} is outside 1..{MAX_PAGE}")
+        times = {
+            key: parse_time(key, q[key]) if key in q else None
+            for key in ("createdAfter", "createdBefore", "updatedAfter", "updatedBefore")
+        }
+        sort = q.get("sort", "instanceID")
+        if sort not in _SORTS:
+            raise _bad(f"sort: {sort!r} is not one of {', '.join(_SORTS)}")
+        order = q.get("order", "asc").lower()
+        if order not in ("asc", "desc"):
+            raise _bad(f"order: {order!r} is not asc or desc")
+        return ListQuery(
             app_id=None if app_id == "*" else app_id,
-            statuses=_status_list(q.getlist("status"), "status") or None,
+            statuses=tuple(_status_list(q.getlist("status"), "status")),
             name=q.get("name"),
-            created_from=created_from,
-            created_to=created_to,
+            created_from=times["createdAfter"],
+            created_to=times["createdBefore"],
+            updated_from=times["updatedAfter"],
+            updated_to=times["updatedBefore"],
+            id_prefix=q.get("idPrefix") or None,
             parent_instance_id=q.get("parent"),
-            after_id=q.get("cursor") or None,
-            limit=limit + 1,
+            sort=_SORTS[sort],
+            descending=order == "desc",
+            cursor=(q.get("cursor") or None) if paged else None,
+            limit=limit,
         )
 
-        def read(tx: Reader) -> list[InstanceRow]:
-            return tx.list_instances(flt)
+    async def list_instances(self, request: Request) -> Response:
+        query = self._list_query(request, paged=True)
+        shape = detail if _bool_param(request, "details", False) else summary
+        page = await self._read(self.engine.query.instances(query))
+        return JSONResponse(
+            {"instances": [shape(v) for v in page.instances], "nextCursor": page.next_cursor}
+        )
 
-        rows = await self._read(read)
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = rows[-1].instance_id
-        return JSONResponse({"instances": [summary(r) for r in rows], "nextCursor": next_cursor})
+    async def counts(self, request: Request) -> Response:
+        query = self._list_query(request, paged=False)
+        return JSONResponse({"counts": await self._read(self.engine.query.counts(query))})
 
     # -- one instance --------------------------------------------------------------------------
     async def instance_dispatch(self, request: Request) -> Response:
@@ -167,35 +195,38 @@ class TetherApi:
             if request.method != "GET":
                 raise ApiError(405, errors.METHOD_NOT_ALLOWED, "use GET for /history")
             return await self.history(request, instance_id)
-        if rest == ["rerun"]:
+        if rest == ["rerun"] or rest == ["purge"]:
             if request.method != "POST":
-                raise ApiError(405, errors.METHOD_NOT_ALLOWED, "use POST for /rerun")
+                raise ApiError(405, errors.METHOD_NOT_ALLOWED, f"use POST for /{rest[0]}")
+            if rest == ["purge"]:
+                return await self.purge_one(request, instance_id)
             return await self.rerun(request, instance_id)
         raise ApiError(
             404,
             errors.NOT_FOUND_ROUTE,
-            f"no such instance route {'/'.join(rest)!r}: use history or rerun",
+            f"no such instance route {'/'.join(rest)!r}: use history, rerun or purge",
         )
 
     async def get_instance(self, instance_id: str) -> Response:
-        try:
-            row = await self.engine.get_instance(instance_id)
-        except Exception as exc:
-            raise errors.from_engine(exc) from exc
-        if row is None:
+        view = await self._read(self.engine.query.instance(instance_id))
+        if view is None:
             raise errors.not_found(instance_id)
-        return JSONResponse(detail(row))
+        return JSONResponse(detail(view))
 
     async def history(self, request: Request, instance_id: str) -> Response:
         include = _bool_param(request, "includePayloads", False)
         try:
-            events = await self.engine.history(instance_id)
+            history = await self.engine.query.history(instance_id)
+        except NotFound as exc:
+            raise errors.not_found(instance_id) from exc
         except Exception as exc:
-            if isinstance(exc, NotFound):
-                raise errors.not_found(instance_id) from exc
             raise errors.from_engine(exc) from exc
         return JSONResponse(
-            {"instanceID": instance_id, "events": [history_event(e, include) for e in events]}
+            {
+                "instanceID": instance_id,
+                "appID": history.app_id,
+                "events": [history_event(e, include) for e in history.events],
+            }
         )
 
     async def rerun(self, request: Request, instance_id: str) -> Response:
@@ -234,6 +265,20 @@ class TetherApi:
             raise errors.from_engine(exc) from exc
         return JSONResponse({"instanceID": created}, status_code=202)
 
+    async def purge_one(self, request: Request, instance_id: str) -> Response:
+        body = await read_json_object(request)
+        _known_keys(body, ("force", "recursive"))
+        force = _optional_bool(body, "force", False)
+        recursive = _optional_bool(body, "recursive", True)
+        engine = self.engine
+        try:
+            count = await engine.detached(engine.purge(instance_id, recursive, force))
+        except NotFound as exc:
+            raise errors.not_found(instance_id) from exc
+        except Exception as exc:
+            raise errors.from_engine(exc) from exc
+        return JSONResponse({"deletedInstanceCount": count})
+
     # -- bulk purge ----------------------------------------------------------------------------
     async def purge(self, request: Request) -> Response:
         body = await read_json_object(request)
@@ -265,8 +310,72 @@ class TetherApi:
             raise errors.from_engine(exc) from exc
         return JSONResponse({"deletedInstanceCount": count})
 
-    async def _read(self, fn: Any) -> Any:
+    # -- reminders (durable timers and scheduled starts) ---------------------------------------
+    def _timer_app(self, request: Request) -> str | None:
+        app_id = request.query_params.get("appID", self.engine.app_id)
+        if not _APP_FILTER.match(app_id):
+            raise ApiError(
+                400, errors.APP_ID_INVALID, f"appID: {app_id!r} is not an app ID (or * for all)"
+            )
+        return None if app_id == "*" else app_id
+
+    async def list_timers(self, request: Request) -> Response:
+        timers = await self._read(self.engine.query.timers(self._timer_app(request)))
+        names = request.query_params.getlist("name")
+        if names:
+            by_name = {t.name: t for t in timers}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                raise ApiError(404, REMINDER_NOT_FOUND, f"reminder {missing[0]!r} not found")
+            timers = [by_name[n] for n in dict.fromkeys(names)]
+        return JSONResponse({"timers": [timer_document(t) for t in timers]})
+
+    async def delete_timers(self, request: Request) -> Response:
+        body = await read_json_object(request)
+        _known_keys(body, ("names", "prefix"))
+        names = body.get("names")
+        prefix = _optional_string(body, "prefix")
+        if (names is None) == (prefix is None):
+            raise _bad('give either "names" (a list of reminder names) or "prefix"')
+        if names is not None and (
+            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        ):
+            raise _bad("names must be a list of reminder names")
+        if prefix is not None and not prefix:
+            raise _bad('prefix must not be empty (use "all" for every reminder)')
+        timers = await self._read(self.engine.query.timers(self._timer_app(request)))
+        if names is not None:
+            by_name = {t.name: t for t in timers}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                raise ApiError(404, REMINDER_NOT_FOUND, f"reminder {missing[0]!r} not found")
+            chosen = [by_name[n] for n in dict.fromkeys(names)]
+        else:
+            assert prefix is not None
+            chosen = [t for t in timers if name_matches(t.name, prefix)]
+        engine = self.engine
+        msg_ids = [t.msg_id for t in chosen]
+        deleted = await self._read(engine.detached(engine.delete_timers(msg_ids)))
+        gone = {row.msg_id for row in deleted}
+        return JSONResponse({"deleted": [t.name for t in chosen if t.msg_id in gone]})
+
+    async def export_timers(self, request: Request) -> Response:
+        timers = await self._read(self.engine.query.timers(self._timer_app(request)))
+        return JSONResponse(export_document(timers))
+
+    async def import_timers(self, request: Request) -> Response:
+        app_id = self._timer_app(request) if "appID" in request.query_params else None
+        body = await read_json_object(request)
         try:
-            return await self.engine.store.read(fn)
+            rows = rows_from_export(body, app_id)
+        except InvalidArgument as exc:
+            raise _bad(exc.message) from None
+        engine = self.engine
+        imported, skipped = await self._read(engine.detached(engine.restore_timers(rows)))
+        return JSONResponse({"imported": imported, "skipped": skipped})
+
+    async def _read(self, read: Awaitable[T]) -> T:
+        try:
+            return await read
         except Exception as exc:
             raise errors.from_engine(exc) from exc

@@ -1,14 +1,19 @@
-"""JSON documents the HTTP API returns: Dapr's instance view, tether's summaries and history."""
+"""JSON documents the HTTP API returns, formatted from the read model (:mod:`tether.engine.query`):
+Dapr's instance view, tether's summaries, details, history and reminders."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from tether import pb
-from tether.core.events import from_timestamp
+from tether.engine.query import (
+    PAYLOAD_FIELDS,
+    FailureView,
+    HistoryEventView,
+    InstanceView,
+    TimerView,
+)
 from tether.httpapi.common import rfc3339
-from tether.store.base import InstanceRow
 
 PROP_INPUT = "dapr.workflow.input"
 PROP_OUTPUT = "dapr.workflow.output"
@@ -16,12 +21,6 @@ PROP_CUSTOM_STATUS = "dapr.workflow.custom_status"
 PROP_ERROR_TYPE = "dapr.workflow.failure.error_type"
 PROP_ERROR_MESSAGE = "dapr.workflow.failure.error_message"
 PROP_STACK_TRACE = "dapr.workflow.failure.stack_trace"
-
-_PAYLOAD_FIELDS = ("input", "result")
-
-# Loaded dynamically: protobuf ships no type stubs (the same reason tether.pb re-exports Any).
-_json_format: Any = importlib.import_module("google.protobuf.json_format")
-MessageToDict = _json_format.MessageToDict
 
 
 def dapr_status(status: int) -> str:
@@ -31,108 +30,111 @@ def dapr_status(status: int) -> str:
     return "UNKNOWN"
 
 
-def dapr_instance(row: InstanceRow) -> dict[str, Any]:
+def dapr_instance(view: InstanceView) -> dict[str, Any]:
     """The Dapr GET document (engine-semantics §6.3)."""
     properties: dict[str, str] = {}
-    if row.input is not None:
-        properties[PROP_INPUT] = row.input
-    if row.custom_status is not None:
-        properties[PROP_CUSTOM_STATUS] = row.custom_status
-    failure = pb.TaskFailureDetails.FromString(row.failure) if row.failure else None
+    if view.input is not None:
+        properties[PROP_INPUT] = view.input
+    if view.custom_status is not None:
+        properties[PROP_CUSTOM_STATUS] = view.custom_status
+    failure = view.failure
     if failure is None:
-        if row.output is not None:
-            properties[PROP_OUTPUT] = row.output
+        if view.output is not None:
+            properties[PROP_OUTPUT] = view.output
     else:
-        properties[PROP_ERROR_TYPE] = failure.errorType
-        properties[PROP_ERROR_MESSAGE] = failure.errorMessage
-        if failure.HasField("stackTrace") and failure.stackTrace.value:
-            properties[PROP_STACK_TRACE] = failure.stackTrace.value
-    body: dict[str, Any] = {
-        "instanceID": row.instance_id,
-        "createdAt": rfc3339(row.created_at),
-        "lastUpdatedAt": rfc3339(row.updated_at),
-        "runtimeStatus": dapr_status(row.status),
-    }
-    if row.name:
-        body["workflowName"] = row.name
+        properties[PROP_ERROR_TYPE] = failure.error_type
+        properties[PROP_ERROR_MESSAGE] = failure.message
+        if failure.stack_trace:
+            properties[PROP_STACK_TRACE] = failure.stack_trace
+    body: dict[str, Any] = {"instanceID": view.instance_id}
+    if view.name:
+        body["workflowName"] = view.name
+    body["createdAt"] = rfc3339(view.created_at)
+    body["lastUpdatedAt"] = rfc3339(view.updated_at)
+    body["runtimeStatus"] = dapr_status(view.status)
     if properties:
         body["properties"] = properties
-    return {k: body[k] for k in _DAPR_ORDER if k in body}
+    return body
 
 
-_DAPR_ORDER = (
-    "instanceID",
-    "workflowName",
-    "createdAt",
-    "lastUpdatedAt",
-    "runtimeStatus",
-    "properties",
-)
-
-
-def summary(row: InstanceRow) -> dict[str, Any]:
+def summary(view: InstanceView) -> dict[str, Any]:
     """tether's list entry: the full status name (STALLED included) and where the instance runs."""
     body: dict[str, Any] = {
-        "instanceID": row.instance_id,
-        "workflowName": row.name,
-        "appID": row.app_id,
-        "runtimeStatus": pb.STATUS_NAMES.get(row.status, "UNKNOWN"),
-        "createdAt": rfc3339(row.created_at),
-        "lastUpdatedAt": rfc3339(row.updated_at),
-        "executionID": row.execution_id,
-        "parentInstanceID": row.parent_instance_id,
+        "instanceID": view.instance_id,
+        "workflowName": view.name,
+        "appID": view.app_id,
+        "runtimeStatus": view.status_name,
+        "createdAt": rfc3339(view.created_at),
+        "lastUpdatedAt": rfc3339(view.updated_at),
+        "executionID": view.execution_id,
+        "parentInstanceID": view.parent_instance_id,
     }
-    if row.scheduled_start:
-        body["scheduledStartAt"] = rfc3339(row.scheduled_start)
-    if row.completed_at:
-        body["completedAt"] = rfc3339(row.completed_at)
+    if view.scheduled_start:
+        body["scheduledStartAt"] = rfc3339(view.scheduled_start)
+    if view.completed_at:
+        body["completedAt"] = rfc3339(view.completed_at)
     return body
 
 
-def detail(row: InstanceRow) -> dict[str, Any]:
+def failure_document(failure: FailureView) -> dict[str, Any]:
+    """A failure with the protocol's JSON names (``TaskFailureDetails``)."""
+    body: dict[str, Any] = {"errorType": failure.error_type, "errorMessage": failure.message}
+    if failure.stack_trace is not None:
+        body["stackTrace"] = failure.stack_trace
+    if failure.cause is not None:
+        body["innerFailure"] = failure_document(failure.cause)
+    if failure.non_retriable:
+        body["isNonRetriable"] = True
+    return body
+
+
+def detail(view: InstanceView) -> dict[str, Any]:
     """tether's instance document: the summary plus payloads, failure, stall and tags."""
-    body = summary(row)
-    body["input"] = row.input
-    body["output"] = row.output
-    body["customStatus"] = row.custom_status
-    body["failure"] = (
-        MessageToDict(pb.TaskFailureDetails.FromString(row.failure)) if row.failure else None
-    )
+    body = summary(view)
+    body["input"] = view.input
+    body["output"] = view.output
+    body["customStatus"] = view.custom_status
+    body["failure"] = failure_document(view.failure) if view.failure else None
+    stall = view.stall
     body["stall"] = (
-        MessageToDict(pb.ExecutionStalledEvent.FromString(row.stall)) if row.stall else None
+        None
+        if stall is None
+        else {"reason": stall.reason}
+        | ({"description": stall.description} if stall.description is not None else {})
     )
-    body["version"] = row.version_name
-    body["tags"] = dict(row.tags)
+    body["version"] = view.version
+    body["tags"] = dict(view.tags)
     return body
 
 
-def history_event(raw: bytes, include_payloads: bool) -> dict[str, Any]:
+def history_event(event: HistoryEventView, include_payloads: bool) -> dict[str, Any]:
     """One history event: type, id, time, name, payload size and the remaining fields."""
-    event = pb.HistoryEvent.FromString(raw)
-    kind = event.WhichOneof("eventType") or "unknown"
-    body: dict[str, Any] = {
-        "eventId": event.eventId,
-        "type": kind,
-        "timestamp": rfc3339(from_timestamp(event.timestamp)),
-        "name": None,
-        "payloadSize": 0,
-        "details": {},
-    }
-    if kind == "unknown":
-        return body
-    inner = getattr(event, kind)
-    fields = inner.DESCRIPTOR.fields_by_name
-    if "name" in fields and isinstance(inner.name, str):
-        body["name"] = inner.name or None
-    size = 0
-    for field in _PAYLOAD_FIELDS:
-        if field in fields and inner.HasField(field):
-            size += len(getattr(inner, field).value.encode("utf-8"))
-    body["payloadSize"] = size
-    details = MessageToDict(inner)
+    details = dict(event.details)
     details.pop("name", None)
     if not include_payloads:
-        for field in _PAYLOAD_FIELDS:
-            details.pop(field, None)
-    body["details"] = details
+        for key in PAYLOAD_FIELDS:
+            details.pop(key, None)
+    return {
+        "eventId": event.event_id,
+        "type": event.kind,
+        "timestamp": rfc3339(event.timestamp),
+        "name": event.name,
+        "payloadSize": event.payload_size,
+        "details": details,
+    }
+
+
+def timer_document(timer: TimerView) -> dict[str, Any]:
+    """A pending reminder (durable timer or scheduled start)."""
+    body: dict[str, Any] = {
+        "name": timer.name,
+        "type": timer.kind,
+        "appID": timer.app_id,
+        "instanceID": timer.instance_id,
+        "dueTime": rfc3339(timer.due_at),
+    }
+    if timer.timer_id is not None:
+        body["timerID"] = timer.timer_id
+    if timer.execution_id:
+        body["executionID"] = timer.execution_id
     return body

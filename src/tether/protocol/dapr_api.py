@@ -135,23 +135,25 @@ class DaprApi:
         _check_instance_id(instance_id, creating=False)
         self._target_app(request)
         try:
-            row = await self.engine.get_instance(instance_id)
+            view = await self.engine.query.instance(instance_id)
         except TetherError as exc:
             raise _internal(
                 f"error while getting workflow info on instance '{instance_id}': "
                 f"failed to get workflow metadata for '{instance_id}': {exc.message}"
             ) from exc
-        if row is None:
+        if view is None:
             return pb.GetWorkflowResponse(instance_id=instance_id)
-        view = dapr_instance(row)
+        document = dapr_instance(view)
         response = pb.GetWorkflowResponse(
             instance_id=instance_id,
-            workflow_name=row.name,
-            runtime_status=view["runtimeStatus"],
-            properties=view.get("properties", {}),
+            workflow_name=view.name,
+            runtime_status=document["runtimeStatus"],
+            properties=document.get("properties", {}),
         )
-        response.created_at.FromNanoseconds(row.created_at)
-        response.last_updated_at.FromNanoseconds(row.updated_at)
+        if view.created_at is not None:
+            response.created_at.FromNanoseconds(view.created_at)
+        if view.updated_at is not None:
+            response.last_updated_at.FromNanoseconds(view.updated_at)
         return response
 
     async def _control(

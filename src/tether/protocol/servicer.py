@@ -138,7 +138,7 @@ class Servicer:
     @_guard
     @observed("get_workflow")
     async def GetInstance(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        row = await self.engine.get_instance(request.instanceId)
+        row = await self.engine.query.row(request.instanceId)
         if row is None:
             return pb.GetInstanceResponse(exists=False)
         return pb.GetInstanceResponse(
@@ -300,7 +300,9 @@ class Servicer:
     async def ListInstanceIDs(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         after = request.continuationToken if request.HasField("continuationToken") else None
         page = request.pageSize if request.HasField("pageSize") else None
-        ids, token = await self.engine.list_instance_ids(after or None, page or None)
+        ids, token = await self.engine.query.instance_ids(
+            self.engine.app_id, after or None, page or None
+        )
         response = pb.ListInstanceIDsResponse(instanceIds=ids)
         if token is not None:
             response.continuationToken = token
@@ -308,7 +310,7 @@ class Servicer:
 
     @_guard
     async def GetInstanceHistory(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        events = await self.engine.history(request.instanceId)
+        events = await self.engine.query.raw_history(request.instanceId)
         return pb.GetInstanceHistoryResponse.FromString(encode_repeated(1, events))
 
 

@@ -142,7 +142,13 @@ class InstanceFilter:
     created_from: int | None = None  # inclusive, ns
     created_to: int | None = None  # exclusive, ns
     parent_instance_id: str | None = None
-    after_id: str | None = None  # cursor: instance ids strictly greater
+    updated_from: int | None = None  # inclusive, ns
+    updated_to: int | None = None  # exclusive, ns
+    id_prefix: str | None = None
+    order_by: str = "instance_id"  # or "created_at", "updated_at" (ties broken by instance_id)
+    descending: bool = False
+    after_id: str | None = None  # cursor: instance ids after this one in the listing's order
+    after_key: int | None = None  # cursor with a time order: the last row's order_by value
     limit: int | None = None
 
 
@@ -185,7 +191,11 @@ class Reader(Protocol):
         ...
 
     def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]:
-        """Instances matching every set field of ``flt``, by instance id."""
+        """Instances matching every set field of ``flt``, in its order (``order_by``, then id)."""
+        ...
+
+    def count_instances(self, flt: InstanceFilter) -> dict[int, int]:
+        """Instances matching ``flt`` per status (its order, cursor and limit are ignored)."""
         ...
 
     def list_instance_ids(

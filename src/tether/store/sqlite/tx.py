@@ -139,6 +139,41 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+_ORDER_COLUMNS = ("instance_id", "created_at", "updated_at")
+
+
+def _instance_where(flt: InstanceFilter) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of an instance filter, without its cursor."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("app_id", flt.app_id),
+        ("name", flt.name),
+        ("parent_instance_id", flt.parent_instance_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if flt.statuses:
+        where.append(f"status IN ({_marks(len(flt.statuses))})")
+        args.extend(flt.statuses)
+    for column, low, high in (
+        ("created_at", flt.created_from, flt.created_to),
+        ("updated_at", flt.updated_from, flt.updated_to),
+    ):
+        if low is not None:
+            where.append(f"{column} >= ?")
+            args.append(low)
+        if high is not None:
+            where.append(f"{column} < ?")
+            args.append(high)
+    if flt.id_prefix:
+        # A range on the primary key (BINARY collation compares UTF-8 bytes): the index serves it.
+        where.append("instance_id >= ? AND instance_id < ?")
+        args.extend([flt.id_prefix, flt.id_prefix + "\U0010ffff"])
+    return where, args
+
+
 class SqliteTx:
     """Reads and writes on one connection; used inside the writer's transaction or for reads."""
 
@@ -201,37 +236,36 @@ class SqliteTx:
         return [_task(r) for r in rows]
 
     def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]:
-        where: list[str] = []
-        args: list[Any] = []
-        if flt.app_id is not None:
-            where.append("app_id = ?")
-            args.append(flt.app_id)
-        if flt.statuses:
-            where.append(f"status IN ({_marks(len(flt.statuses))})")
-            args.extend(flt.statuses)
-        if flt.name is not None:
-            where.append("name = ?")
-            args.append(flt.name)
-        if flt.created_from is not None:
-            where.append("created_at >= ?")
-            args.append(flt.created_from)
-        if flt.created_to is not None:
-            where.append("created_at < ?")
-            args.append(flt.created_to)
-        if flt.parent_instance_id is not None:
-            where.append("parent_instance_id = ?")
-            args.append(flt.parent_instance_id)
-        if flt.after_id is not None:
-            where.append("instance_id > ?")
+        where, args = _instance_where(flt)
+        if flt.order_by not in _ORDER_COLUMNS:
+            raise ValueError(f"cannot order instances by {flt.order_by!r}")
+        key = flt.order_by
+        after = "<" if flt.descending else ">"
+        if flt.after_id is not None and key == "instance_id":
+            where.append(f"instance_id {after} ?")
             args.append(flt.after_id)
+        elif flt.after_id is not None and flt.after_key is not None:
+            where.append(f"({key}, instance_id) {after} (?, ?)")
+            args.extend([flt.after_key, flt.after_id])
         sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY instance_id"
+        direction = " DESC" if flt.descending else ""
+        sql += f" ORDER BY {key}{direction}"
+        if key != "instance_id":
+            sql += f", instance_id{direction}"
         if flt.limit is not None:
             sql += " LIMIT ?"
             args.append(flt.limit)
         return [_instance(r) for r in self.c.execute(sql, args)]
+
+    def count_instances(self, flt: InstanceFilter) -> dict[int, int]:
+        where, args = _instance_where(flt)
+        sql = "SELECT status, COUNT(*) FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " GROUP BY status"
+        return {int(status): int(n) for status, n in self.c.execute(sql, args)}
 
     def list_instance_ids(
         self, app_id: str | None, after: str | None, limit: int | None
