@@ -85,6 +85,7 @@ class InstanceFilter:
     created_from: int | None = None  # inclusive, ns
     created_to: int | None = None  # exclusive, ns
     parent_instance_id: str | None = None
+    has_parent: bool | None = None  # True: child workflows only; False: top-level only
     updated_from: int | None = None  # inclusive, ns
     updated_to: int | None = None  # exclusive, ns
     id_prefix: str | None = None
@@ -93,6 +94,26 @@ class InstanceFilter:
     after_id: str | None = None  # cursor: instance ids after this one in the listing's order
     after_key: int | None = None  # cursor with a time order: the last row's order_by value
     limit: int | None = None
+
+
+@dataclass(slots=True)
+class NameStatsRow:
+    """Aggregates of one workflow name over a window (see :meth:`Reader.workflow_stats`)."""
+
+    name: str
+    created: dict[int, int] = field(default_factory=dict)  # status -> instances created
+    started: dict[int, int] = field(default_factory=dict)  # bucket index -> instances created
+    finished: dict[int, int] = field(default_factory=dict)  # terminal status -> runs finished
+    durations: dict[int, int] = field(default_factory=dict)  # percentile -> ns (COMPLETED runs)
+    failures: list[tuple[bytes, int]] = field(default_factory=list)  # TaskFailureDetails, count
+
+
+@dataclass(slots=True)
+class StoreSize:
+    bytes: int  # space the store occupies
+    instances: int
+    inbox: int
+    tasks: int
 
 
 class Reader(Protocol):
@@ -119,6 +140,26 @@ class Reader(Protocol):
         ...
 
     def check_integrity(self) -> list[str]: ...
+    def workflow_stats(
+        self,
+        since: int,
+        until: int,
+        bucket_ns: int,
+        app_id: str | None,
+        percentiles: Sequence[int],
+        top_failures: int,
+    ) -> list[NameStatsRow]:
+        """Per workflow name, over ``[since, until)``: instances created per status and per
+        ``bucket_ns`` bucket (index 0 starts at ``since``), runs finished (``completed_at`` in the
+        window) per terminal status, the nearest-rank ``percentiles`` of COMPLETED runs'
+        durations (``completed_at`` minus ``started_at``, else ``created_at``), and the
+        ``top_failures`` most frequent failure details of FAILED runs. Computed by the database
+        (grouping and window functions), never by loading instances."""
+        ...
+
+    def store_size(self) -> StoreSize:
+        """What the store occupies, and how many instances, inbox messages and tasks it holds."""
+        ...
 
 
 class Tx(Reader, Protocol):

@@ -27,7 +27,16 @@ from typing import Any, TypeVar
 
 from tether import pb
 from tether.errors import StoreError
-from tether.store.base import InstanceFilter, InstanceRow, MessageRow, NodeRow, TaskRow
+from tether.store.base import (
+    InstanceFilter,
+    InstanceRow,
+    MessageRow,
+    NameStatsRow,
+    NodeRow,
+    StoreSize,
+    TaskRow,
+)
+from tether.store.sqlite import stats
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -171,6 +180,8 @@ def _instance_where(flt: InstanceFilter) -> tuple[list[str], list[Any]]:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
+    if flt.has_parent is not None:
+        where.append(f"parent_instance_id IS {'NOT ' if flt.has_parent else ''}NULL")
     if flt.statuses:
         where.append(f"status IN ({_marks(len(flt.statuses))})")
         args.extend(flt.statuses)
@@ -322,6 +333,22 @@ class SqliteTx:
         ).fetchall()
         problems.extend(f"history of {g[0]!r} has gaps" for g in gaps)
         return problems
+
+    def workflow_stats(
+        self,
+        since: int,
+        until: int,
+        bucket_ns: int,
+        app_id: str | None,
+        percentiles: Sequence[int],
+        top_failures: int,
+    ) -> list[NameStatsRow]:
+        return stats.workflow_stats(
+            self.c, since, until, bucket_ns, app_id, percentiles, top_failures
+        )
+
+    def store_size(self) -> StoreSize:
+        return stats.store_size(self.c)
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_instance(self, row: InstanceRow) -> None:
