@@ -6,7 +6,9 @@ standard input closes (the SDK's threads stay out of the test process, which dri
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -36,6 +38,18 @@ def register_workflows(runtime: Any) -> None:
     @runtime.activity(name="decline")
     def decline(ctx: wf.WorkflowActivityContext, order: Any) -> Any:
         raise ValueError(f"card declined for {order.get('item')}")
+
+    @runtime.activity(name="hold")
+    def hold(ctx: wf.WorkflowActivityContext, path: str) -> str:
+        # Runs until the test creates ``path`` (at most 60 s): an activity a worker holds.
+        deadline = time.monotonic() + 60
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return "released"
+
+    @runtime.workflow(name="held")
+    def held(ctx: wf.DaprWorkflowContext, path: str) -> Any:
+        return (yield ctx.call_activity(hold, input=path))
 
     @runtime.workflow(name="ship")
     def ship(ctx: wf.DaprWorkflowContext, order: Any) -> Any:

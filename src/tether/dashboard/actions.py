@@ -134,6 +134,13 @@ def confirmation(ctx: Ctx, action: Action, *, bulk: bool) -> Safe:
         warning = "Purging deletes the instances and their histories; it cannot be undone."
     elif action.op == "terminate":
         warning = "Terminating ends the instances (and their child workflows) for good."
+    editable = Safe("")
+    if bulk and action.op in ("suspend", "resume"):
+        editable = Safe('<label class="wide">Reason (optional)<input type="text" name="reason">'
+                        "</label>")
+    elif bulk and action.op == "terminate":
+        editable = Safe('<label class="wide">Output (JSON, optional)<textarea name="output" '
+                        'rows="2" data-json="1"></textarea></label>')
     back = (
         "/dashboard/instances"
         if bulk
@@ -141,7 +148,7 @@ def confirmation(ctx: Ctx, action: Action, *, bulk: bool) -> Safe:
     )
     return fmt(
         '<h1>{verb} {n} {noun}?</h1><section class="confirm">{warning}<ul class="ids">{what}'
-        '</ul><dl>{extra}</dl><form method="post" action="{target}">{csrf}{hidden}'
+        '</ul><dl>{extra}</dl><form method="post" action="{target}">{csrf}{hidden}{editable}'
         '<input type="hidden" name="confirm" value="1">'
         '<button type="submit" class="{cls}">{verb} {n} {noun}</button> '
         '<a class="button secondary" href="{back}">Cancel</a></form></section>',
@@ -154,6 +161,7 @@ def confirmation(ctx: Ctx, action: Action, *, bulk: bool) -> Safe:
         target="/dashboard/bulk" if bulk else "/dashboard/act",
         csrf=ctx.csrf_field(),
         hidden=action.hidden_fields(),
+        editable=editable,
         cls="danger" if action.op in ("terminate", "purge") else "",
         back=back,
     )

@@ -46,6 +46,22 @@ Page = Callable[[Ctx], Awaitable[tuple[int, str]]]
 Post = Callable[[Ctx, FormData], Awaitable[Response]]
 
 
+FORM_PROBLEM = "The form could not be read: send it as application/x-www-form-urlencoded UTF-8."
+
+
+async def read_form(request: Request, max_fields: int) -> FormData | None:
+    """An URL-encoded form body (what the pages' forms send); None when it is not one."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    try:
+        text = (await request.body()).decode("utf-8")
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return FormData([(k, v) for k, v in pairs])
+
+
 def _html(status: int, text: str) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers=HEADERS)
 
@@ -97,7 +113,9 @@ class Dashboard:
             session, by_header = self._admit(request)
             if session is None:
                 return _plain_page(401, "Sign in first", "Your session has ended: sign in again.")
-            form = await request.form(max_files=0, max_fields=actions.MAX_BULK + 20)
+            form = await read_form(request, actions.MAX_BULK + 20)
+            if form is None:
+                return _plain_page(400, "Bad request", FORM_PROBLEM)
             given = form.get("csrf")
             if not by_header and not self.gate.csrf_ok(
                 session, given if isinstance(given, str) else None
@@ -134,7 +152,9 @@ class Dashboard:
     async def login(self, request: Request) -> Response:
         if not same_origin(request):
             return _plain_page(403, "Refused", "This request came from another site.")
-        form = await request.form(max_files=0, max_fields=10)
+        form = await read_form(request, 10)
+        if form is None:
+            return _plain_page(400, "Bad request", FORM_PROBLEM)
         token = form.get("token")
         target = form.get("next")
         target = target if isinstance(target, str) else None

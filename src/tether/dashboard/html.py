@@ -96,12 +96,13 @@ def payload(text: str | None, *, limit: int = 80) -> Safe:
         pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         pretty = text
-    if len(text) <= limit and "\n" not in text:
+    if len(text) <= limit and "\n" not in pretty:
         return fmt('<code class="payload">{t}</code>', t=text)
+    short = text[:limit] + ("…" if len(text) > limit else "")
     return fmt(
-        '<details class="payload"><summary><code>{short}…</code></summary><pre>{full}</pre>'
+        '<details class="payload"><summary><code>{short}</code></summary><pre>{full}</pre>'
         "</details>",
-        short=text[:limit],
+        short=short,
         full=pretty,
     )
 

@@ -20,6 +20,7 @@ from tether.dashboard.pages_list import instance_link
 from tether.engine.query import FailureView, InstanceDetail, InstanceView
 
 HISTORY_PAYLOAD_PREVIEW = 60
+RERUN_FROM = ("taskScheduled", "childWorkflowInstanceCreated", "timerCreated")
 
 
 def _failure(failure: FailureView | None) -> Safe:
@@ -278,24 +279,24 @@ def _actions(ctx: Ctx, detail: InstanceDetail) -> Safe:
         )
     else:
         options = join(
-            fmt(
-                '<option value="{id}">{id} · {t} {n}</option>',
-                id=e.event_id,
-                t=e.type,
-                n=e.name or "",
-            )
+            fmt('<option value="{id}">{id} · {t} {n}</option>', id=e.event_id, t=e.type,
+                n=e.name or "")
             for e in detail.history
-            if e.kind
-            in ("taskScheduled", "childWorkflowInstanceCreated", "timerCreated", "executionStarted")
+            if e.event_id >= 0 and e.kind in RERUN_FROM
         )
-        rerun_fields = join(
-            [
+        if view.parent_instance_id:
+            forms.append(notice("info", "A child workflow cannot be rerun on its own: rerun "
+                                        "its parent from the event that created it."))
+        elif not options:
+            forms.append(notice("info", "Nothing to rerun from: this history schedules no "
+                                        "activity, timer or child workflow."))
+        else:
+            rerun_fields = join([
                 fmt('<label>From event<select name="event_id">{o}</select></label>', o=options),
                 _field("new_instance_id", "New instance ID (optional)"),
                 _field("new_input", "New input (JSON, optional)", area=True),
-            ]
-        )
-        forms.append(_form(ctx, "rerun", "Rerun from an event", rerun_fields, iid))
+            ])
+            forms.append(_form(ctx, "rerun", "Rerun from an event", rerun_fields, iid))
         forms.append(_form(ctx, "purge", "Purge", Safe(""), iid, danger=True))
     return fmt('<section class="actions"><h2>Actions</h2>{f}</section>', f=join(forms))
 
