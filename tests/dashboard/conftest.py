@@ -77,10 +77,12 @@ class Shop:
 
     def wait_custom_status(self, instance_id: str, value: str) -> None:
         wait_until(
-            lambda: (self.state(instance_id) or {}).get("properties", {}).get(
-                "dapr.workflow.custom_status"
+            lambda: (
+                (self.state(instance_id) or {})
+                .get("properties", {})
+                .get("dapr.workflow.custom_status")
+                == value
             )
-            == value
         )
 
 

@@ -57,9 +57,7 @@ def test_login_is_required_and_sets_a_strict_cookie(page: Any, shop: Shop) -> No
     assert cookies[0]["sameSite"] == "Strict"
     assert cookies[0]["path"] == "/dashboard"
     # The API itself still wants its header; the dashboard cookie is no substitute.
-    response = page.request.get(
-        f"http://127.0.0.1:{shop.sidecar.http_port}/v1.0/metadata"
-    )
+    response = page.request.get(f"http://127.0.0.1:{shop.sidecar.http_port}/v1.0/metadata")
     assert response.status == 401
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/dashboard/login"))
@@ -161,8 +159,14 @@ def test_read_only_dashboard_over_a_store(page: Any, shop: Shop, tmp_path: Path)
     shop.wait_custom_status(instance_id, "waiting for go")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "tether", "dashboard", "--port", "0",
-            "--connection-string", shop.sidecar.store_url,
+            sys.executable,
+            "-m",
+            "tether",
+            "dashboard",
+            "--port",
+            "0",
+            "--connection-string",
+            shop.sidecar.store_url,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

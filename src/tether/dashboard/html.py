@@ -31,6 +31,9 @@ class Safe(str):
     __slots__ = ()
 
 
+MISSING = Safe('<span class="muted">—</span>')
+
+
 def esc(value: Any) -> Safe:
     if isinstance(value, Safe):
         return value
@@ -88,22 +91,23 @@ def status_badge(name: str) -> Safe:
     return fmt('<span class="badge s-{cls}">{name}</span>', cls=name.lower(), name=name)
 
 
-def payload(text: str | None, *, limit: int = 80) -> Safe:
-    """A payload: pretty JSON in an expandable block, its first characters as the summary."""
+def payload(text: str | None, *, limit: int = 80, pretty: bool = True) -> Safe:
+    """A payload: inline when short, else expandable (JSON indented; with ``pretty=False`` the
+    page's script indents it when opened, which keeps long tables cheap to render)."""
     if text is None:
-        return Safe('<span class="muted">—</span>')
-    try:
-        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        pretty = text
-    if len(text) <= limit and "\n" not in pretty:
-        return fmt('<code class="payload">{t}</code>', t=text)
+        return MISSING
+    shown = text
+    if pretty and text[:1] in "{[":
+        try:
+            shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            shown = text
+    if len(text) <= limit and (not pretty or "\n" not in shown):
+        return Safe('<code class="payload">' + html.escape(text) + "</code>")
     short = text[:limit] + ("…" if len(text) > limit else "")
-    return fmt(
-        '<details class="payload"><summary><code>{short}</code></summary><pre>{full}</pre>'
-        "</details>",
-        short=short,
-        full=pretty,
+    return Safe(
+        '<details class="payload"><summary><code>' + html.escape(short) + "</code></summary>"
+        + ("<pre>" if pretty else '<pre data-json="1">') + html.escape(shown) + "</pre></details>"
     )
 
 

@@ -91,8 +91,7 @@ def build_bars(
                 outcome = "failed" if found and found[1].kind == "taskFailed" else "ok"
             bars.append(Bar("activity", label, segments, outcome, _detail(segments, outcome)))
         elif event.kind == "childWorkflowInstanceCreated":
-            child_id = str(event.details.get("instanceId", ""))
-            child = children.get(child_id)
+            child = children.get(event.child_instance_id or "")
             child_end = done_at if done_at is not None else now
             began = child.started_at if child is not None and child.started_at else None
             segments = []

@@ -77,6 +77,18 @@
     return ok;
   }
 
+  // Payloads in long tables come compact; indent one when it is opened.
+  document.addEventListener("toggle", (event) => {
+    const details = event.target;
+    if (!(details instanceof HTMLDetailsElement) || !details.open) return;
+    const pre = details.querySelector("pre[data-json]");
+    if (!pre || pre.dataset.indented) return;
+    try {
+      pre.textContent = JSON.stringify(JSON.parse(pre.textContent), null, 2);
+    } catch (e) { /* not JSON: shown as it is */ }
+    pre.dataset.indented = "1";
+  }, true);
+
   document.addEventListener("DOMContentLoaded", () => {
     wireSelection(document);
     document.querySelectorAll("textarea[data-json]").forEach((area) => {

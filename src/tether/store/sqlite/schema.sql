@@ -28,7 +28,15 @@ CREATE TABLE IF NOT EXISTS instances (
 );
 CREATE INDEX IF NOT EXISTS instances_app_status ON instances (app_id, status);
 CREATE INDEX IF NOT EXISTS instances_owner ON instances (owner);
-CREATE INDEX IF NOT EXISTS instances_created ON instances (created_at);
+-- (created_at, name, status) covers listings by creation time filtered by name or status and
+-- the per-name statistics; it replaces the earlier index on created_at alone.
+DROP INDEX IF EXISTS instances_created;
+CREATE INDEX IF NOT EXISTS instances_created_name_status ON instances (created_at, name, status);
+-- Finished runs only (a running instance's turns never touch it): durations and outcomes by
+-- completion time.
+CREATE INDEX IF NOT EXISTS instances_finished
+    ON instances (completed_at, name, status, started_at, created_at)
+    WHERE completed_at IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS history (
     instance_id TEXT NOT NULL,

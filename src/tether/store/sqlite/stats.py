@@ -39,44 +39,44 @@ def workflow_stats(
         return row
 
     created = "created_at >= ? AND created_at < ?" + app_sql
-    for name, status, n in c.execute(
-        f"SELECT name, status, COUNT(*) FROM instances WHERE {created} GROUP BY name, status",
-        [since, until, *app_args],
-    ):
-        of(name).created[int(status)] = int(n)
-    for name, bucket, n in c.execute(
-        "SELECT name, (created_at - ?) / ? AS bucket, COUNT(*) FROM instances "
-        f"WHERE {created} GROUP BY name, bucket",
+    for name, status, bucket, n in c.execute(
+        "SELECT name, status, (created_at - ?) / ? AS bucket, COUNT(*) FROM instances "
+        f"WHERE {created} GROUP BY name, status, bucket",
         [since, bucket_ns, since, until, *app_args],
     ):
-        of(name).started[int(bucket)] = int(n)
+        row = of(name)
+        row.created[int(status)] = row.created.get(int(status), 0) + int(n)
+        row.started[int(bucket)] = row.started.get(int(bucket), 0) + int(n)
     finished = (
         f"status IN ({','.join('?' * len(_TERMINAL))}) "
         "AND completed_at >= ? AND completed_at < ?" + app_sql
     )
-    finished_args = [*_TERMINAL, since, until, *app_args]
     for name, status, n in c.execute(
         f"SELECT name, status, COUNT(*) FROM instances WHERE {finished} GROUP BY name, status",
-        finished_args,
+        [*_TERMINAL, since, until, *app_args],
     ):
         of(name).finished[int(status)] = int(n)
-    if percentiles:
-        # Nearest rank: the ceil(p * n / 100)-th shortest run.
-        ranks = " OR ".join(f"rn = (n * {int(p)} + 99) / 100" for p in percentiles)
+    # Nearest rank: the ceil(p * n / 100)-th shortest completed run. The counts are known from
+    # the query above, so one ordered pass picks the ranks.
+    wanted: dict[str, dict[int, list[int]]] = {}
+    for name, row in stats.items():
+        n = row.finished.get(pb.COMPLETED, 0)
+        for p in percentiles if n else ():
+            wanted.setdefault(name, {}).setdefault((n * int(p) + 99) // 100, []).append(int(p))
+    ranks = sorted({r for by_rank in wanted.values() for r in by_rank})
+    if ranks:
         window = "completed_at >= ? AND completed_at < ?" + app_sql
-        for name, duration, rn, n in c.execute(
-            "SELECT name, d, rn, n FROM ("
+        for name, duration, rn in c.execute(
+            "SELECT name, d, rn FROM ("
             " SELECT name, completed_at - COALESCE(started_at, created_at) AS d,"
             "  ROW_NUMBER() OVER (PARTITION BY name"
-            "   ORDER BY completed_at - COALESCE(started_at, created_at)) AS rn,"
-            "  COUNT(*) OVER (PARTITION BY name) AS n"
+            "   ORDER BY completed_at - COALESCE(started_at, created_at)) AS rn"
             f" FROM instances WHERE status = ? AND {window}"
-            f") ranked WHERE {ranks}",
-            [pb.COMPLETED, since, until, *app_args],
+            f") ranked WHERE rn IN ({','.join('?' * len(ranks))})",
+            [pb.COMPLETED, since, until, *app_args, *ranks],
         ):
-            for p in percentiles:
-                if rn == (n * int(p) + 99) // 100:
-                    of(name).durations[int(p)] = int(duration)
+            for p in wanted.get(name, {}).get(int(rn), []):
+                of(name).durations[p] = int(duration)
     if top_failures > 0:
         window = "completed_at >= ? AND completed_at < ?" + app_sql
         for name, failure, n in c.execute(
