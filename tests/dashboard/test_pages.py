@@ -81,6 +81,23 @@ def test_list_filters_counts_sort_and_paging(page: Any, shop: Shop, orders: dict
     expect(page.locator(".notice.error")).to_contain_text("not a time")
 
 
+def test_dashboard_paths_and_the_api_side_by_side(shop: Shop) -> None:
+    r = shop.http.get("/dashboard")
+    assert r.status_code == 307 and r.headers["location"] == "/dashboard/"
+    r = shop.http.get("/dashboard/")
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard/instances"
+    page = shop.http.get("/dashboard/instances")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert shop.http.get("/dashboard/static/dashboard.css").status_code == 200
+    assert shop.http.get("/dashboard/static/../app.py").status_code == 404
+    # The API's own answers are unchanged (JSON errors, its routes).
+    missing = shop.http.get("/v1.0/nothing-here")
+    assert missing.status_code == 404 and missing.json()["errorCode"]
+    assert shop.http.get("/v1.0/metadata").json()["connectedWorkers"] >= 1
+
+
 def test_live_refresh_shows_new_instances(page: Any, shop: Shop) -> None:
     page.goto(f"{shop.url}/instances?prefix=live-")
     expect(page.get_by_text("No instances match.")).to_be_visible()

@@ -102,7 +102,9 @@ def payload(text: str | None, *, limit: int = 80, pretty: bool = True) -> Safe:
             shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         except ValueError:
             shown = text
-    if len(text) <= limit and (not pretty or "\n" not in shown):
+    # An object or array opens to its indented form (unless it is trivially short, like {}).
+    structured = text[:1] in "{[" and (not pretty or shown != text)
+    if len(text) <= limit and not structured:
         return Safe('<code class="payload">' + html.escape(text) + "</code>")
     short = text[:limit] + ("…" if len(text) > limit else "")
     return Safe(
