@@ -26,3 +26,13 @@ SPEC="."
 [ -n "$EXTRAS" ] && SPEC=".[${EXTRAS}]"
 .venv/bin/python -m pip install -q -e "$SPEC" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import tether, dapr.ext.workflow" >/dev/null
+# The dashboard's browser tests drive Debian's Chromium through Playwright (which never
+# downloads a browser here): install it with the dev extras when missing and we may.
+if [[ ",${EXTRAS}," == *",dev,"* ]] && [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: /usr/bin/chromium is missing; the dashboard browser tests need it" \
+            "(sudo apt-get install chromium)" >&2
+    fi
+fi

@@ -1,4 +1,4 @@
-"""The ``tether`` command: ``serve``, ``run``, ``workflow …`` and ``scheduler …``."""
+"""The ``tether`` command: ``serve``, ``run``, ``workflow …``, ``scheduler …``, ``dashboard``."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tether {__version__}")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND")
-    from tether.cli import run, scheduler, serve, workflow
+    from tether.cli import dashboard, run, scheduler, serve, workflow
 
     serve.register(sub)
     run.register(sub)
     workflow.register(sub)
     scheduler.register(sub)
+    dashboard.register(sub)
     return parser
 
 

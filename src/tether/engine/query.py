@@ -17,7 +17,17 @@ from typing import Any
 from tether import pb
 from tether.core.events import from_timestamp
 from tether.errors import InvalidArgument, NotFound
-from tether.store.base import InstanceFilter, InstanceRow, MessageRow, Reader, Store
+from tether.store.base import (
+    InstanceFilter,
+    InstanceRow,
+    MessageRow,
+    NameStatsRow,
+    NodeRow,
+    Reader,
+    Store,
+    StoreSize,
+    TaskRow,
+)
 
 # Loaded dynamically: protobuf ships no type stubs (the same reason tether.pb re-exports Any).
 _json_format: Any = importlib.import_module("google.protobuf.json_format")
@@ -142,6 +152,7 @@ class ListQuery:
     updated_to: int | None = None
     id_prefix: str | None = None
     parent_instance_id: str | None = None
+    has_parent: bool | None = None  # True: child workflows only; False: top-level only
     sort: str = "instance_id"  # a key of SORT_KEYS
     descending: bool = False
     cursor: str | None = None  # a page's next_cursor
@@ -167,6 +178,7 @@ def _store_filter(q: ListQuery) -> InstanceFilter:
         updated_to=q.updated_to,
         id_prefix=q.id_prefix,
         parent_instance_id=q.parent_instance_id,
+        has_parent=q.has_parent,
         order_by=SORT_KEYS[q.sort],
         descending=q.descending,
         limit=q.limit + 1 if q.limit else None,
@@ -249,6 +261,7 @@ class HistoryEventView:
     rerun_parent: str | None = None
     parent_instance_id: str | None = None
     target_instance_id: str | None = None  # eventSent's receiver
+    child_instance_id: str | None = None  # childWorkflowInstanceCreated's child
     completed_status: int | None = None  # executionCompleted's status
     execution_id: str | None = None
     router_source: str | None = None
@@ -309,6 +322,8 @@ def _event_fields(kind: str, body: Any) -> dict[str, Any]:
         out["tags"] = dict(body.tags)
     if kind == "eventSent":
         out["target_instance_id"] = body.instanceId
+    if kind == "childWorkflowInstanceCreated":
+        out["child_instance_id"] = body.instanceId
     if kind == "executionCompleted":
         out["completed_status"] = body.workflowStatus
     if _has(body, "taskExecutionId"):
@@ -339,10 +354,11 @@ def _compare(a: Any, b: Any) -> int:
 
 
 def history_views(
-    raw: list[bytes] | list[Any], *, dapr_order: bool = False
+    raw: list[bytes] | list[Any], *, dapr_order: bool = False, details: bool = True
 ) -> list[HistoryEventView]:
     """Views of history events (serialized or parsed), in stored order or, with ``dapr_order``,
-    in the Dapr CLI's (by event ID where both have one, else by time)."""
+    in the Dapr CLI's (by event ID where both have one, else by time). ``details=False`` leaves
+    out the every-field dict (the costliest part, for views that do not show it)."""
     events = [pb.HistoryEvent.FromString(e) if isinstance(e, bytes) else e for e in raw]
     if dapr_order:
         events = sorted(events, key=functools.cmp_to_key(_compare))
@@ -379,7 +395,7 @@ def history_views(
                     if router is not None and router.HasField("targetAppID")
                     else None
                 ),
-                details=_json_format.MessageToDict(body),
+                details=_json_format.MessageToDict(body) if details else {},
                 **fields,
             )
         )
@@ -449,6 +465,152 @@ def name_matches(name: str, prefix: str) -> bool:
     prefix = prefix.rstrip("/")
     return prefix == "all" or name == prefix or name.startswith(prefix + "/")
 
+
+# -- one instance in full -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class InboxView:
+    """A message waiting in an instance's inbox, not yet consumed by a turn."""
+
+    msg_id: int
+    kind: str  # the event field, e.g. eventRaised
+    type: str
+    name: str | None
+    payload: str | None
+    visible_at: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """An activity scheduled and not yet answered: a task row."""
+
+    task_id: int
+    name: str
+    app_id: str  # the app whose workers run it
+    execution_id: str
+    created_at: int
+    node: str | None  # the node (tether process) that holds it
+    input: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceDetail:
+    instance: InstanceView
+    history: list[HistoryEventView]
+    inbox: list[InboxView]  # buffered events (timers and scheduled starts are in ``timers``)
+    timers: list[TimerView]
+    tasks: list[TaskView]
+    ancestors: list[InstanceView]  # the root first, the direct parent last
+    children: list[InstanceView]
+    grandchildren: dict[str, list[InstanceView]]  # child id -> its children
+
+
+MAX_TREE_ANCESTORS = 20
+MAX_CHILDREN = 200
+
+
+def inbox_view(row: MessageRow) -> InboxView | None:
+    try:
+        event = pb.HistoryEvent.FromString(row.event)
+    except Exception:  # a row written by a newer tether
+        return None
+    kind = event.WhichOneof("eventType") or "unknown"
+    body = getattr(event, kind) if kind != "unknown" else None
+    fields = _event_fields(kind, body) if body is not None else {}
+    payload = fields.get("input", fields.get("result"))
+    return InboxView(
+        msg_id=row.msg_id,
+        kind=kind,
+        type=TYPE_NAMES.get(kind, "Unknown"),
+        name=fields.get("name"),
+        payload=payload,
+        visible_at=row.visible_at,
+        order=row.order,
+    )
+
+
+def task_view(row: TaskRow) -> TaskView:
+    request = pb.ActivityRequest.FromString(row.request)
+    return TaskView(
+        task_id=row.task_id,
+        name=request.name,
+        app_id=row.app_id,
+        execution_id=row.execution_id,
+        created_at=row.created_at,
+        node=row.owner,
+        input=request.input.value if request.HasField("input") else None,
+    )
+
+
+# -- workflows by name -------------------------------------------------------------------------
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCount:
+    error_type: str
+    message: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NameStatsView:
+    name: str
+    counts: dict[str, int]  # status name -> instances created in the window
+    started: list[int]  # instances created per bucket, oldest first
+    bucket_ns: int
+    finished: int  # runs that reached a terminal status in the window
+    failed: int
+    durations: dict[int, int]  # percentile -> ns, over COMPLETED runs finished in the window
+    failures: list[FailureCount]
+
+    @property
+    def created(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def per_minute(self) -> float:
+        minutes = len(self.started) * self.bucket_ns / 60e9
+        return self.created / minutes if minutes else 0.0
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.finished if self.finished else None
+
+
+def name_stats_view(row: NameStatsRow, buckets: int, bucket_ns: int) -> NameStatsView:
+    merged: dict[tuple[str, str], int] = {}
+    for raw, n in row.failures:
+        # Grouped by the whole failure (stack included); shown by type and message.
+        details = pb.TaskFailureDetails.FromString(raw)
+        key = (details.errorType, details.errorMessage)
+        merged[key] = merged.get(key, 0) + n
+    failures = [FailureCount(t, m, n) for (t, m), n in merged.items()]
+    failures.sort(key=lambda f: (-f.count, f.error_type, f.message))
+    return NameStatsView(
+        name=row.name,
+        counts={
+            name: row.created.get(status, 0)
+            for status, name in pb.STATUS_NAMES.items()
+            if row.created.get(status)
+        },
+        started=[row.started.get(i, 0) for i in range(buckets)],
+        bucket_ns=bucket_ns,
+        finished=sum(row.finished.values()),
+        failed=row.finished.get(pb.FAILED, 0),
+        durations=dict(row.durations),
+        failures=failures,
+    )
+
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A registered node and its lease, judged by the store's clock."""
+
+    row: NodeRow
+    live: bool
+    lease_left_ns: int  # until the lease expires; negative once it has
 
 # -- the queries -------------------------------------------------------------------------------
 class Query:
@@ -520,3 +682,80 @@ class Query:
         """Pending reminders (of one app, or all), earliest first."""
         rows = await self.store.read(lambda tx: tx.list_timers(app_id))
         return timers_of(rows)
+
+    async def detail(self, instance_id: str) -> InstanceDetail | None:
+        """Everything about one instance, read in one snapshot (its row from the engine's
+        memory when there is one)."""
+        row = await self.row(instance_id)
+        if row is None:
+            return None
+
+        def read(tx: Reader) -> tuple[Any, ...]:
+            ancestors: list[InstanceRow] = []
+            parent = row.parent_instance_id
+            while parent and len(ancestors) < MAX_TREE_ANCESTORS:
+                found = tx.get_instance(parent)
+                if found is None:
+                    break
+                ancestors.insert(0, found)
+                parent = found.parent_instance_id
+            children = tx.list_instances(
+                InstanceFilter(parent_instance_id=instance_id, limit=MAX_CHILDREN)
+            )
+            grand = {
+                c.instance_id: tx.list_instances(
+                    InstanceFilter(parent_instance_id=c.instance_id, limit=MAX_CHILDREN)
+                )
+                for c in children
+            }
+            return (
+                tx.load_history(instance_id),
+                tx.load_messages(instance_id),
+                tx.load_tasks(instance_id),
+                ancestors,
+                children,
+                grand,
+            )
+
+        raw, messages, tasks, ancestors, children, grand = await self.store.read(read)
+        reminders = timers_of(messages)
+        reminder_ids = {t.msg_id for t in reminders}
+        return InstanceDetail(
+            instance=instance_view(row),
+            history=history_views(raw, details=False),
+            inbox=[
+                v
+                for m in messages
+                if m.msg_id not in reminder_ids
+                if (v := inbox_view(m)) is not None
+            ],
+            timers=reminders,
+            tasks=[task_view(t) for t in tasks],
+            ancestors=[instance_view(a) for a in ancestors],
+            children=[instance_view(c) for c in children],
+            grandchildren={k: [instance_view(g) for g in v] for k, v in grand.items() if v},
+        )
+
+    async def workflow_stats(
+        self, since: int, until: int, *, buckets: int = 30, app_id: str | None = None
+    ) -> list[NameStatsView]:
+        """Per workflow name over ``[since, until)``, computed by the store."""
+        if until <= since:
+            raise InvalidArgument("the statistics window must end after it starts")
+        bucket_ns = max(1, -(-(until - since) // buckets))
+        rows = await self.store.read(
+            lambda tx: tx.workflow_stats(since, until, bucket_ns, app_id, PERCENTILES, 20)
+        )
+        return [name_stats_view(r, buckets, bucket_ns) for r in rows]
+
+    async def nodes(self) -> list[NodeView]:
+        """Every registered node, with whether its lease is live by the store's clock."""
+
+        def read(tx: Reader) -> tuple[list[NodeRow], int]:
+            return tx.list_nodes(), tx.store_now()
+
+        rows, now = await self.store.read(read)
+        return [NodeView(row, row.lease_expires > now, row.lease_expires - now) for row in rows]
+
+    async def store_size(self) -> StoreSize:
+        return await self.store.read(lambda tx: tx.store_size())

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tether import __version__
+from tether.dashboard import with_dashboard
 from tether.engine.engine import Engine
 from tether.httpapi import errors
 from tether.httpapi.errors import ApiError
@@ -92,10 +93,11 @@ def build_app(engine: Engine) -> Starlette:
         *metrics_routes(engine),
     ]
     settings = engine.settings
-    return Starlette(
+    api = Starlette(
         routes=routes,
         middleware=[
             Middleware(Guard, api_token=settings.api_token, max_body=settings.max_payload_bytes)
         ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
+    return with_dashboard(api, engine)

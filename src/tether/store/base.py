@@ -142,6 +142,7 @@ class InstanceFilter:
     created_from: int | None = None  # inclusive, ns
     created_to: int | None = None  # exclusive, ns
     parent_instance_id: str | None = None
+    has_parent: bool | None = None  # True: child workflows only; False: top-level only
     updated_from: int | None = None  # inclusive, ns
     updated_to: int | None = None  # exclusive, ns
     id_prefix: str | None = None
@@ -161,6 +162,28 @@ class QueueStats:
     inbox_waiting: dict[str, int]  # app_id -> messages not visible yet (timers, scheduled starts)
     timers_due: dict[str, int]  # app_id -> delayed messages whose time has come, undelivered
     tasks: dict[str, tuple[int, int]]  # app_id -> (unresolved activities, oldest created_at)
+
+
+@dataclass(slots=True)
+class NameStatsRow:
+    """Aggregates of one workflow name over a window (see :meth:`Reader.workflow_stats`)."""
+
+    name: str
+    created: dict[int, int] = field(default_factory=dict)  # status -> instances created
+    started: dict[int, int] = field(default_factory=dict)  # bucket index -> instances created
+    finished: dict[int, int] = field(default_factory=dict)  # terminal status -> runs finished
+    durations: dict[int, int] = field(default_factory=dict)  # percentile -> ns (COMPLETED runs)
+    failures: list[tuple[bytes, int]] = field(default_factory=list)  # TaskFailureDetails, count
+
+
+@dataclass(slots=True)
+class StoreSize:
+    """What :meth:`Reader.store_size` reports."""
+
+    bytes: int  # space the store occupies
+    instances: int
+    inbox: int
+    tasks: int
 
 
 class Reader(Protocol):
@@ -216,6 +239,27 @@ class Reader(Protocol):
     def queue_stats(self, now: int) -> QueueStats:
         """Counts per app over instances, inbox and tasks for the metrics endpoint, with
         ``now`` (ns) deciding which inbox rows are deliverable."""
+        ...
+
+    def workflow_stats(
+        self,
+        since: int,
+        until: int,
+        bucket_ns: int,
+        app_id: str | None,
+        percentiles: Sequence[int],
+        top_failures: int,
+    ) -> list[NameStatsRow]:
+        """Per workflow name, over ``[since, until)``: instances created per status and per
+        ``bucket_ns`` bucket (index 0 starts at ``since``), runs finished (``completed_at`` in the
+        window) per terminal status, the nearest-rank ``percentiles`` of COMPLETED runs'
+        durations (``completed_at`` minus ``started_at``, else ``created_at``), and the
+        ``top_failures`` most frequent failure details of FAILED runs. Computed by the database
+        (grouping and window functions), never by loading instances."""
+        ...
+
+    def store_size(self) -> StoreSize:
+        """What the store occupies, and how many instances, inbox messages and tasks it holds."""
         ...
 
 

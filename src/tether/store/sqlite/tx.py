@@ -19,10 +19,13 @@ from tether.store.base import (
     InstanceRow,
     Lease,
     MessageRow,
+    NameStatsRow,
     NodeRow,
     QueueStats,
+    StoreSize,
     TaskRow,
 )
+from tether.store.sqlite import stats
 
 _TERMINAL = tuple(sorted(TERMINAL_STATUSES))
 
@@ -154,6 +157,8 @@ def _instance_where(flt: InstanceFilter) -> tuple[list[str], list[Any]]:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
+    if flt.has_parent is not None:
+        where.append(f"parent_instance_id IS {'NOT ' if flt.has_parent else ''}NULL")
     if flt.statuses:
         where.append(f"status IN ({_marks(len(flt.statuses))})")
         args.extend(flt.statuses)
@@ -327,6 +332,22 @@ class SqliteTx:
             )
         }
         return QueueStats(instances, ready, waiting, due, tasks)
+
+    def workflow_stats(
+        self,
+        since: int,
+        until: int,
+        bucket_ns: int,
+        app_id: str | None,
+        percentiles: Sequence[int],
+        top_failures: int,
+    ) -> list[NameStatsRow]:
+        return stats.workflow_stats(
+            self.c, since, until, bucket_ns, app_id, percentiles, top_failures
+        )
+
+    def store_size(self) -> StoreSize:
+        return stats.store_size(self.c)
 
     def check_integrity(self) -> list[str]:
         problems = [r[0] for r in self.c.execute("PRAGMA integrity_check") if r[0] != "ok"]

@@ -1,0 +1,132 @@
+"""The store reads the dashboard adds: per-name statistics computed by the database, the store's
+size, and the parent/child listing filter (no browser: exact figures on known rows)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from tether import pb
+from tether.engine.query import ListQuery, Query
+from tether.store import InstanceFilter, InstanceRow, open_store
+
+S = 1_000_000_000
+FAIL_A = pb.TaskFailureDetails(errorType="ValueError", errorMessage="card declined")
+FAIL_A_OTHER_STACK = pb.TaskFailureDetails(
+    errorType="ValueError", errorMessage="card declined", stackTrace={"value": "line 2"}
+)
+FAIL_B = pb.TaskFailureDetails(errorType="KeyError", errorMessage="'sku'")
+
+
+def row(
+    instance_id: str,
+    name: str,
+    status: int,
+    created: int,
+    took: int | None = None,
+    *,
+    failure: Any = None,
+    parent: str | None = None,
+    app: str = "a",
+) -> InstanceRow:
+    terminal = status in pb.TERMINAL_STATUSES
+    return InstanceRow(
+        instance_id=instance_id,
+        app_id=app,
+        name=name,
+        status=status,
+        execution_id="e",
+        created_at=created,
+        updated_at=created,
+        started_at=created + S,
+        completed_at=created + S + (took or 0) if terminal else None,
+        failure=failure.SerializeToString() if failure is not None else None,
+        parent_instance_id=parent,
+    )
+
+
+def with_store(tmp_path: Path, rows: list[InstanceRow], body: Any) -> Any:
+    async def main() -> Any:
+        store = open_store(f"sqlite:///{tmp_path / 'stats.db'}")
+        try:
+
+            def write(tx: Any) -> None:
+                for r in rows:
+                    tx.upsert_instance(r)
+
+            await store.write(write)
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def test_statistics_per_name_over_a_window(tmp_path: Path) -> None:
+    t0 = 1_000_000 * S
+    rows = [row(f"ok-{i}", "pay", pb.COMPLETED, t0 + i * S, took=(i + 1) * S) for i in range(20)]
+    rows += [
+        row("f1", "pay", pb.FAILED, t0 + 30 * S, S, failure=FAIL_A),
+        row("f2", "pay", pb.FAILED, t0 + 31 * S, S, failure=FAIL_A_OTHER_STACK),
+        row("f3", "pay", pb.FAILED, t0 + 32 * S, S, failure=FAIL_B),
+        row("t1", "pay", pb.TERMINATED, t0 + 33 * S, S),
+        row("r1", "pay", pb.RUNNING, t0 + 34 * S),
+        row("ship-1", "ship", pb.RUNNING, t0 + 5 * S, app="b"),
+        row("old", "pay", pb.COMPLETED, t0 - 600 * S, took=S),  # before the window
+    ]
+
+    async def body(store: Any) -> Any:
+        return await Query(store).workflow_stats(t0, t0 + 60 * S, buckets=6)
+
+    pay, ship = with_store(tmp_path, rows, body)
+    assert pay.name == "pay" and ship.name == "ship"
+    assert pay.counts == {"COMPLETED": 20, "FAILED": 3, "TERMINATED": 1, "RUNNING": 1}
+    assert pay.created == 25
+    # 10 s buckets: ok-0..9, ok-10..19, nothing, f1 f2 f3 t1 r1, nothing, nothing.
+    assert pay.started == [10, 10, 0, 5, 0, 0]
+    assert pay.per_minute == 25.0
+    assert pay.finished == 24 and pay.failed == 3
+    assert pay.failure_rate == 3 / 24
+    # Nearest rank over the 20 completed runs lasting 1..20 s.
+    assert pay.durations == {50: 10 * S, 95: 19 * S, 99: 20 * S}
+    # Grouped in the store by the whole failure, shown by type and message.
+    assert [(f.error_type, f.message, f.count) for f in pay.failures] == [
+        ("ValueError", "card declined", 2),
+        ("KeyError", "'sku'", 1),
+    ]
+    assert ship.counts == {"RUNNING": 1} and ship.durations == {} and ship.failure_rate is None
+
+    async def one_app(store: Any) -> Any:
+        return await Query(store).workflow_stats(t0, t0 + 60 * S, buckets=6, app_id="b")
+
+    (only,) = with_store(tmp_path, [], one_app)
+    assert only.name == "ship"
+
+
+def test_percentiles_of_a_single_run(tmp_path: Path) -> None:
+    t0 = 5_000 * S
+
+    async def body(store: Any) -> Any:
+        return await Query(store).workflow_stats(t0, t0 + 60 * S)
+
+    (stats,) = with_store(tmp_path, [row("x", "w", pb.COMPLETED, t0, took=2 * S)], body)
+    assert stats.durations == {50: 2 * S, 95: 2 * S, 99: 2 * S}
+
+
+def test_store_size_and_the_parent_child_filter(tmp_path: Path) -> None:
+    rows = [row("root", "w", pb.RUNNING, S), row("kid", "w", pb.RUNNING, 2 * S, parent="root")]
+
+    async def body(store: Any) -> Any:
+        query = Query(store)
+        size = await query.store_size()
+        roots = await query.instances(ListQuery(has_parent=False))
+        children = await query.instances(ListQuery(has_parent=True))
+        counted = await store.read(lambda tx: tx.count_instances(InstanceFilter(has_parent=True)))
+        return size, roots, children, counted
+
+    size, roots, children, counted = with_store(tmp_path, rows, body)
+    assert size.instances == 2 and size.inbox == 0 and size.tasks == 0 and size.bytes > 0
+    assert [v.instance_id for v in roots.instances] == ["root"]
+    assert [v.instance_id for v in children.instances] == ["kid"]
+    assert counted == {pb.RUNNING: 1}
