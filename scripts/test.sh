@@ -2,7 +2,8 @@
 # The whole test suite: lint, types, then pytest (the official SDK against real tether processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh dev
+bash scripts/bootstrap.sh dev,postgres
+bash scripts/install-postgres.sh
 echo "== ruff"
 .venv/bin/ruff check src tests bench examples
 echo "== mypy"

@@ -1,9 +1,15 @@
-"""Shared fixtures: a real ``tether serve`` subprocess on a temporary SQLite file, and the
-official Dapr SDK (worker and client) pointed at it."""
+"""Shared fixtures: a real ``tether serve`` subprocess on a fresh store of each backend chosen
+(``--backends sqlite,postgres`` or ``$TETHER_TEST_BACKENDS``; default both), and the official
+Dapr SDK (worker and client) pointed at it.
+
+PostgreSQL: one throwaway cluster per session (started only if a test asks for it), a fresh
+database per test copied from a migrated template."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,10 +25,59 @@ import pytest
 
 from tether.testing import SidecarProcess
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=os.environ.get("TETHER_TEST_BACKENDS", ",".join(BACKENDS)),
+        help="comma-separated store backends the store and conformance suites run on "
+        "(default: sqlite,postgres; also $TETHER_TEST_BACKENDS)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = [b.strip() for b in metafunc.config.getoption("--backends").split(",")]
+        unknown = sorted(set(chosen) - set(BACKENDS))
+        if unknown:
+            raise pytest.UsageError(f"--backends: unknown {unknown}; choose from {BACKENDS}")
+        metafunc.parametrize("backend", chosen)
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Any]:
+    """Fresh PostgreSQL databases from one session-wide cluster (see FreshDatabases)."""
+    from tether.store.postgres.store import PostgresStore
+    from tether.testing.postgres import FreshDatabases, postgres_cluster
+
+    def migrate(url: str) -> None:
+        asyncio.run(PostgresStore(url).close())
+
+    # No fsync: a database copy per test stays cheap. A killed server loses nothing with it
+    # off (the data is in the OS cache); only a machine crash would, and no test makes one.
+    with postgres_cluster(settings={"fsync": "off", "full_page_writes": "off"}) as cluster:
+        yield FreshDatabases(cluster).prepare(migrate)
+
 
 @pytest.fixture
-def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
-    proc = SidecarProcess(tmp_path / "tether.db", app_id="testapp").start()
+def store_location(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Where a test's store lives: a SQLite file path, or a PostgreSQL URL."""
+    if backend == "sqlite":
+        yield tmp_path / "tether.db"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.new()
+    try:
+        yield url
+    finally:
+        databases.drop(url)
+
+
+@pytest.fixture
+def sidecar(store_location: Any, tmp_path: Path) -> Iterator[SidecarProcess]:
+    proc = SidecarProcess(store_location, app_id="testapp", home=tmp_path / "tether-home").start()
     try:
         yield proc
     finally:

@@ -66,6 +66,37 @@ class StoreError(TetherError):
     """A storage backend failed; the original driver error is the ``__cause__``."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or is busy (a lock held past the busy timeout, an I/O
+    error); the same write may succeed if tried again later."""
+
+    grpc_code = "UNAVAILABLE"
+    http_status = 503
+
+
+class StoreFull(StoreError):
+    """The store has no room left (disk or quota full); retry once space is freed."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 507
+
+
+class Conflict(StoreError):
+    """A write contradicts stored data (a key already taken, a constraint violated)."""
+
+    grpc_code = "ABORTED"
+    http_status = 409
+
+
+class LeaseLost(StoreError):
+    """A write was fenced out: the writer no longer holds the lease (owner, epoch) of what it
+    wrote, so nothing was written. The writer must forget that instance (or all its work, for a
+    lost node lease) and may act on it again only after claiming it anew."""
+
+    grpc_code = "UNAVAILABLE"
+    http_status = 503
+
+
 class ConfigError(TetherError):
     """A setting has a bad value; the message names the key."""
 

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 SUPERUSER = "tether"
@@ -293,3 +293,30 @@ def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class FreshDatabases:
+    """A new database per test, copied from a template that already has tether's schema.
+
+    ``prepare`` is called once with the template's URL (e.g. to open a store on it, which runs
+    the migrations); a copy then costs one ``CREATE DATABASE … TEMPLATE``.
+    """
+
+    def __init__(self, cluster: PostgresCluster, template: str = "tether_template") -> None:
+        self.cluster = cluster
+        self.template = template
+        self._count = 0
+
+    def prepare(self, setup: Callable[[str], None]) -> FreshDatabases:
+        self.cluster.drop_database(self.template)
+        setup(self.cluster.create_database(self.template))
+        return self
+
+    def new(self) -> str:
+        """The URL of a new database copied from the template."""
+        self._count += 1
+        name = f"t{os.getpid()}_{self._count}"
+        return self.cluster.create_database(name, template=self.template)
+
+    def drop(self, url: str) -> None:
+        self.cluster.drop_database(url.rsplit("/", 1)[-1])
