@@ -90,12 +90,13 @@ def restart_messages(
     """Inbox messages that start a continued-as-new execution: its start, then carried-over events.
 
     They sort before anything still in the inbox, so carried-over events keep their place ahead of
-    events that arrived during the turn.
+    events that arrived during the turn. They also sort before the turn's own messages: an event
+    whose append is still committing was stamped after those but may be stamped before ``now``
+    (it reaches memory only once its commit returns).
     """
     assert result.continue_as_new is not None
     events = [result.continue_as_new.started, *result.continue_as_new.carryover]
-    remaining = [m.order for m in state.inbox if m.msg_id not in plan.consumed]
-    first = min([*remaining, now])
+    first = min([*(m.order for m in state.inbox), now])
     return [
         Message(new_ids[i], event, now, None, first - len(events) + i)
         for i, event in enumerate(events)
