@@ -37,13 +37,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# The suites whose every test runs once per backend; elsewhere ``backend`` is SQLite.
+_PER_BACKEND = ("store_contract", "conformance")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
+    suite = Path(str(metafunc.definition.path)).parent.name
+    if "backend" in metafunc.fixturenames and suite in _PER_BACKEND:
         chosen = [b.strip() for b in metafunc.config.getoption("--backends").split(",")]
         unknown = sorted(set(chosen) - set(BACKENDS))
         if unknown:
             raise pytest.UsageError(f"--backends: unknown {unknown}; choose from {BACKENDS}")
         metafunc.parametrize("backend", chosen)
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
 
 
 @pytest.fixture(scope="session")

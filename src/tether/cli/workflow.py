@@ -61,7 +61,9 @@ def _connection(parser: argparse.ArgumentParser) -> None:
         help="open this tether store directly (a SQLite path or sqlite:/// URL) instead of "
         "asking a running tether",
     )
-    parser.add_argument("-t", "--table-name", default=None, help="ignored (Dapr compatibility)")
+    parser.add_argument(
+        "-t", "--table-name", default=None, help="a PostgreSQL store's schema (tether's tables)"
+    )
 
 
 def _output(parser: argparse.ArgumentParser, choices: list[str]) -> None:
@@ -100,8 +102,7 @@ def _source(args: argparse.Namespace) -> InstanceSource:
     _kube_warning(args)
     conn = getattr(args, "connection_string", None)
     if conn:
-        target.warn_table_name(getattr(args, "table_name", None))
-        url = target.store_url(conn)
+        url = target.store_url(conn, getattr(args, "table_name", None))
         app_id = args.app_id
         if app_id is None:
             running = {r.app_id for r in registry.running()}

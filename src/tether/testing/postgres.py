@@ -312,11 +312,11 @@ class FreshDatabases:
         setup(self.cluster.create_database(self.template))
         return self
 
-    def new(self) -> str:
-        """The URL of a new database copied from the template."""
+    def new(self, *, empty: bool = False) -> str:
+        """The URL of a new database copied from the template (``empty``: without a schema)."""
         self._count += 1
         name = f"t{os.getpid()}_{self._count}"
-        return self.cluster.create_database(name, template=self.template)
+        return self.cluster.create_database(name, template="template0" if empty else self.template)
 
     def drop(self, url: str) -> None:
         self.cluster.drop_database(url.rsplit("/", 1)[-1])

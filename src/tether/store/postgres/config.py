@@ -47,6 +47,17 @@ def parse_target(conninfo: str, schema: str | None = None) -> PgTarget:
     return PgTarget(conninfo=driver, schema=chosen)
 
 
+def with_schema(conninfo: str, schema: str) -> str:
+    """The connection string with tether's ``schema`` option set (replacing one it had)."""
+    target = parse_target(conninfo, schema)
+    text = target.conninfo
+    if text.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(text)
+        query = [*parse_qsl(parts.query, keep_blank_values=True), ("schema", target.schema)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return f"{text} schema={target.schema}".strip()
+
+
 def _split_url(url: str) -> tuple[str, str | None]:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)

@@ -95,7 +95,9 @@ class ChangeListener:
                 self.connected.clear()
                 if self._stop.is_set():
                     break
-                log.warning(
+                # Said once per outage; the retries that follow are routine.
+                log.log(
+                    logging.WARNING if backoff == 0.1 else logging.DEBUG,
                     "PostgreSQL change feed disconnected (%s); reconnecting in %.1fs",
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
                     backoff,

@@ -85,14 +85,15 @@ class PostgresStore:
             min_size=1,
             max_size=pool_size,
             timeout=connect_wait,
-            reconnect_timeout=0,  # keep trying for as long as the store is open
             open=False,
             name=f"tether-{target.schema}",
         )
+        # One direct connection first: a refused or misconfigured database fails now with the
+        # server's own reason, where the pool would keep retrying until its timeout.
         try:
-            self._pool.open(wait=True, timeout=connect_wait)
-            with self._pool.connection() as conn:
+            with psycopg.connect(target.conninfo, autocommit=True, **self._kwargs) as conn:
                 migrate(conn, target.schema)
+            self._pool.open(wait=True, timeout=connect_wait)
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
             raise translate(exc, self.where, "opening the store") from exc
@@ -164,6 +165,8 @@ class PostgresStore:
                     committing = True
                     conn.execute("COMMIT")
                     return result
+            except PoolTimeout as exc:  # (an OperationalError too) no connection came in time
+                raise translate(exc, self.where, doing) from exc
             except psycopg.OperationalError as exc:
                 if not began and attempt < self._pool.max_size:
                     continue
@@ -174,7 +177,7 @@ class PostgresStore:
                         "once the database is back"
                     ) from exc
                 raise translate(exc, self.where, doing) from exc
-            except (psycopg.Error, PoolTimeout) as exc:
+            except psycopg.Error as exc:
                 raise translate(exc, self.where, doing) from exc
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
