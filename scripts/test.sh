@@ -4,6 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev,postgres
 bash scripts/install-postgres.sh
+# The clock-skew tests run one tether node under libfaketime (Debian package faketime).
+if ! command -v faketime >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq faketime >/dev/null
+    else
+        echo "warning: faketime is missing (sudo apt-get install faketime); the clock tests will fail" >&2
+    fi
+fi
 echo "== ruff"
 .venv/bin/ruff check src tests bench examples
 echo "== mypy"

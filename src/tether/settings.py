@@ -26,9 +26,23 @@ class Settings:
     start_wait_seconds: float = 5.0
     # How long terminate/suspend/resume wait for their effect before answering anyway.
     control_wait_seconds: float = 10.0
-    # A node whose heartbeat is older than this is presumed dead and its work is taken over.
-    node_lease_seconds: float = 15.0
-    heartbeat_seconds: float = 3.0
+    # A node's lease on its instances and tasks, judged by the store's clock: a node that has
+    # not renewed it for this long loses its work to a live node of its app. Also
+    # $TETHER_NODE_LEASE_SECONDS. 15 s: a busy or briefly stalled store (a long fsync, a lock
+    # held by a checkpoint) must not cost every instance its owner, while a crashed node's work
+    # still moves on within seconds (on one host, a node whose process is gone at once).
+    node_lease_seconds: float = field(
+        default_factory=lambda: env_float("TETHER_NODE_LEASE_SECONDS", 15.0)
+    )
+    # How often the lease is renewed (and dead owners' work claimed); a fifth of the lease
+    # unless $TETHER_HEARTBEAT_SECONDS says otherwise.
+    heartbeat_seconds: float = field(
+        default_factory=lambda: env_float("TETHER_HEARTBEAT_SECONDS", 0.0)
+    )
+    # Instances (and tasks) claimed in one transaction.
+    claim_batch: int = 256
+    # Attempts of a failing commit (with back-off) before its instance is reloaded.
+    write_attempts: int = 5
     health_ping_seconds: float = 30.0
     log_level: str = "INFO"
 
@@ -48,8 +62,26 @@ class Settings:
             raise ConfigError(
                 f"start_wait_seconds: {self.start_wait_seconds} must be between 0 and 3600 seconds"
             )
+        if not 0.5 <= self.node_lease_seconds <= 3600:
+            raise ConfigError(
+                f"node_lease_seconds: {self.node_lease_seconds} must be between 0.5 and 3600 "
+                "seconds ($TETHER_NODE_LEASE_SECONDS)"
+            )
+        if self.heartbeat_seconds <= 0:
+            object.__setattr__(self, "heartbeat_seconds", self.node_lease_seconds / 5)
+        if self.heartbeat_seconds >= self.node_lease_seconds - self.lease_margin_seconds:
+            raise ConfigError(
+                f"heartbeat_seconds: {self.heartbeat_seconds} must be well below the lease "
+                f"({self.node_lease_seconds} s less a {self.lease_margin_seconds} s margin)"
+            )
         if self.max_payload_bytes < 1024:
             raise ConfigError(f"max_payload_bytes: {self.max_payload_bytes} is too small")
+
+    @property
+    def lease_margin_seconds(self) -> float:
+        """How much earlier than the store's expiry a node stops acting on its lease: covers
+        clock-rate drift between hosts and the time a renewal takes to be decided."""
+        return self.node_lease_seconds / 5
 
 
 def env_float(name: str, default: float) -> float:

@@ -137,6 +137,11 @@ class Dispatcher:
         elif work in self._waiting:
             self._waiting.remove(work)
 
+    def drop_all(self) -> None:
+        """Finish every item in flight or waiting (this node lost its leases)."""
+        for work in [*self.tokens.values(), *self._waiting]:
+            self.finish(work)
+
     def forget_instance(self, instance_id: str) -> None:
         """Drop every stream's cached-history entry for an instance (its history was reset)."""
         for stream in self.streams.values():

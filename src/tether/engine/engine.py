@@ -30,7 +30,8 @@ from tether.engine.convert import (
     row_from_state,
     state_from_rows,
 )
-from tether.engine.runtime import Active, Creation, Runtime
+from tether.engine.instances import Active, Creation
+from tether.engine.runtime import Runtime
 from tether.engine.txops import check_purgeable, deliver_tx, purge_tree
 from tether.errors import AlreadyExists, FailedPrecondition, NotFound, TetherError
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
@@ -54,7 +55,7 @@ class Engine(Runtime):
         app_id: str | None = None,
         wait: bool = True,
     ) -> str:
-        self._require_running()
+        self.require_running()
         target = app_id or self.app_id
         now = now_ns()
         instance_id = instance_id or str(uuid.uuid4())
@@ -99,6 +100,9 @@ class Engine(Runtime):
                         "and unique IDs were requested"
                     )
                 tx.delete_instance(instance_id)
+            # The epoch keeps growing across re-creations of one ID, so no writer fenced on
+            # an earlier incarnation can match this one.
+            row.epoch = existing.epoch + 1 if existing is not None else 1
             tx.upsert_instance(row)
             tx.add_messages([message])
             return True
@@ -129,25 +133,29 @@ class Engine(Runtime):
     async def _create(
         self, row: InstanceRow, message: MessageRow, write: Callable[[Tx], bool]
     ) -> bool:
-        created = await self.store.write(write)
+        created = await self.write(write, f"storing a start of {row.instance_id!r}")
         if created:
             # Only a replaced (terminal) instance is retired: an idempotent start of an active
             # one must leave it running here.
-            self._retire(row.instance_id)
+            self.retire(row.instance_id)
         if created and row.owner is not None:
-            active = Active(state=state_from_rows(row, [], [message]))
+            active = Active(state=state_from_rows(row, [], [message]), epoch=row.epoch)
             self.active[row.instance_id] = active
-            self._schedule(active)
+            self.schedule(active)
         return created
 
     async def _create_with_first_turn(
         self, row: InstanceRow, message: MessageRow, write: Callable[[Tx], bool]
     ) -> None:
         saved: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        active = Active(state=state_from_rows(row, [], [message]), creation=Creation(write, saved))
+        active = Active(
+            state=state_from_rows(row, [], [message]),
+            epoch=0,  # decided by the creation's write
+            creation=Creation(write, saved, row),
+        )
         self.active[row.instance_id] = active
         try:
-            self._schedule(active)
+            self.schedule(active)
             try:
                 await asyncio.wait_for(asyncio.shield(saved), self.settings.start_wait_seconds)
             except TimeoutError:
@@ -170,10 +178,10 @@ class Engine(Runtime):
                 raise FailedPrecondition(f"workflow is stalled: '{instance_id}'")
             return deliver_tx(tx, instance_id, event, None, now)
 
-        message = await self.store.write(commit)
+        message = await self.write(commit, "a management change")
         if message is None:
             return False
-        self._route([message])
+        self.route([message])
         return True
 
     async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
@@ -263,10 +271,10 @@ class Engine(Runtime):
                 tx.delete_instance(member.instance_id)
             return [m.instance_id for m in tree]
 
-        purged = await self.store.write(commit)
+        purged = await self.write(commit, "a management change")
         for purged_id in purged:
-            self._retire(purged_id)
-            self._notify(purged_id)
+            self.retire(purged_id)
+            self.notify(purged_id)
         return len(purged)
 
     async def purge_where(
@@ -302,7 +310,7 @@ class Engine(Runtime):
 
     async def rerun(self, req: RerunRequest) -> str:
         """Start a new instance from a terminal one's history, re-running from one event."""
-        self._require_running()
+        self.require_running()
         check_request(req)
         new_id = req.new_instance_id or str(uuid.uuid4())
 
@@ -347,6 +355,7 @@ class Engine(Runtime):
             timer.order = now
         owner = self.node_id if source.app_id == self.app_id else None
         row = row_from_state(state, owner)
+        row.epoch = 1
         history_bytes = [e.SerializeToString() for e in forked.history]
 
         def commit(tx: Tx) -> list[InstanceRow]:
@@ -370,23 +379,23 @@ class Engine(Runtime):
             tx.add_messages([message_row(m, new_id, source.app_id) for m in timers])
             created: list[InstanceRow] = []
             for child in children:
-                outcome = self._create_child_tx(tx, child, now)
+                outcome = self.create_child_tx(tx, child, now)
                 if isinstance(outcome, InstanceRow):
                     created.append(outcome)
             return created
 
-        created = await self.store.write(commit)
+        created = await self.write(commit, "a management change")
         if owner is not None:
             state.inbox = list(timers)
-            active = Active(state=state)
+            active = Active(state=state, epoch=row.epoch)
             self.active[new_id] = active
             for task in tasks:
                 if task.app_id == self.app_id:
-                    self._dispatch_task(task)
-            self._schedule(active)
+                    self.dispatch_task(task)
+            self.schedule(active)
         for created_row in created:
             if created_row.owner == self.node_id:
-                self._spawn(self._load(created_row.instance_id))
+                self.spawn(self.load(created_row.instance_id))
         return new_id
 
     async def list_instance_ids(

@@ -43,7 +43,11 @@ def append_message(
     now: int,
     msg_id: int | None = None,
 ) -> MessageRow:
-    """Append an event to an instance's inbox, visible now (stamped now if it has no time)."""
+    """Append an event to an instance's inbox, visible at once (stamped now if it has no time).
+
+    "At once" is stored as visible_at 0, not this host's time: the owner may run elsewhere, on a
+    clock behind this one, and must not see the message late.
+    """
     if event.timestamp.seconds == 0 and event.timestamp.nanos == 0:
         event = stamped(event, now)
     message = MessageRow(
@@ -51,7 +55,7 @@ def append_message(
         instance_id=instance_id,
         app_id=app_id,
         event=event.SerializeToString(),
-        visible_at=now,
+        visible_at=0,
         execution_id=execution_id,
         order=now,
     )

@@ -1,8 +1,10 @@
 """Durable state behind one interface (:mod:`tether.store.base`), one package per backend."""
 
 from tether.store.base import (
+    Change,
     InstanceFilter,
     InstanceRow,
+    Lease,
     MessageRow,
     NodeRow,
     Reader,
@@ -13,8 +15,10 @@ from tether.store.base import (
 from tether.store.factory import open_store
 
 __all__ = [
+    "Change",
     "InstanceFilter",
     "InstanceRow",
+    "Lease",
     "MessageRow",
     "NodeRow",
     "Reader",

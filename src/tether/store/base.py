@@ -5,9 +5,35 @@ The engine composes its atomic changes as a function over a :class:`Tx` and hand
 commit where it can) and returns only once the change is durable. Reads go through
 :meth:`Store.read` with a :class:`Reader`. All SQL lives in the backends.
 
-Errors: backends raise :class:`tether.errors.StoreError` (driver error as ``__cause__``) for
-failures of the database itself; an exception raised by the caller's function rolls back that
-function's changes only and reaches that caller unchanged.
+Errors (all in :mod:`tether.errors`, rooted at ``TetherError``; a driver error is translated at
+the backend's edge and kept as ``__cause__``):
+
+- :class:`~tether.errors.StoreUnavailable`: the database is busy past its timeout, or cannot be
+  reached, or an I/O error happened. Nothing of the failed transaction was written; the same
+  write may succeed later.
+- :class:`~tether.errors.StoreFull`: no space left. Nothing was written.
+- :class:`~tether.errors.Conflict`: a constraint was violated (e.g. a primary key taken).
+- :class:`~tether.errors.LeaseLost`: a fenced write whose lease is gone (see *Leases*).
+- :class:`~tether.errors.StoreError`: any other failure of the database itself.
+
+An exception raised by the caller's own function rolls back that function's changes only and
+reaches that caller unchanged (other functions batched in the same commit are unaffected).
+
+Leases. Every node has a *node lease* (its row in the node table with an expiry); an instance's
+lease is (owner node, epoch) on the instance row, expiring with its owner's node lease, so one
+renewal per node keeps all its instances. The epoch grows at every change of owner. Expiry is
+judged by :meth:`Reader.store_now`, the store's one clock, never a node's own: see the backend
+for how it is kept. An owner starts each of its transactions with :meth:`Tx.fence`, which
+conditions every write of that transaction on its lease.
+
+Change feed. The backend tells the engine *which* instances changed: every committed write that
+adds or removes inbox rows, adds activity tasks, or creates, updates or deletes an instance
+produces a :class:`Change` (deduplicated per transaction). :meth:`Store.set_change_listener`
+receives the changes of *other* writers (other processes, other store objects), in commit order.
+The contract fits PostgreSQL's ``LISTEN/NOTIFY`` (one notification per change with the
+:class:`Change` as payload) as well as SQLite's change table read with a cursor; a backend that
+may have missed changes (a pruned table, a dropped connection) delivers one ``RESYNC`` change,
+after which the engine reconciles from the store.
 """
 
 from __future__ import annotations
@@ -17,6 +43,16 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
+
+# Change kinds.
+INSTANCE = "instance"  # an instance row was created, updated or deleted
+INBOX = "inbox"  # inbox rows of an instance were added or removed
+TASK = "task"  # unowned activity tasks were added (app_id: the app that runs them)
+RESYNC = "resync"  # changes may have been missed: reconcile everything from the store
+
+# Instance statuses are stored as the protocol's OrchestrationStatus numbers; these end an
+# instance (COMPLETED, FAILED, CANCELED, TERMINATED). A unit test keeps them equal to pb's.
+TERMINAL_STATUSES = frozenset({1, 3, 4, 5})
 
 
 @dataclass(slots=True)
@@ -41,6 +77,7 @@ class InstanceRow:
     version_name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     owner: str | None = None  # node currently running this instance
+    epoch: int = 0  # grows at every change of owner; an owner's writes are fenced on it
 
 
 @dataclass(slots=True)
@@ -49,7 +86,7 @@ class MessageRow:
     instance_id: str
     app_id: str  # the app whose nodes run the instance
     event: bytes  # serialized HistoryEvent
-    visible_at: int
+    visible_at: int  # 0: at once; otherwise ns since epoch (a timer's fire time)
     execution_id: str | None
     order: int
 
@@ -74,7 +111,27 @@ class NodeRow:
     grpc_port: int
     http_port: int
     started_at: int
-    heartbeat_at: int
+    heartbeat_at: int  # store clock at the last renewal
+    lease_expires: int = 0  # store clock; the node's lease (and its instances') ends here
+
+
+@dataclass(slots=True, frozen=True)
+class Lease:
+    """An instance this node now owns: fence its writes with (owner, epoch)."""
+
+    instance_id: str
+    owner: str
+    epoch: int
+
+
+@dataclass(slots=True, frozen=True)
+class Change:
+    """One committed change another writer made: ``kind`` of what changed, for which instance
+    (empty for ``RESYNC``) of which app."""
+
+    kind: str
+    app_id: str
+    instance_id: str
 
 
 @dataclass(slots=True)
@@ -90,47 +147,124 @@ class InstanceFilter:
 
 
 class Reader(Protocol):
+    """Reads on one consistent snapshot. Every method returns plain rows; none raises for a
+    missing key (it returns None or an empty list)."""
+
+    def store_now(self) -> int:
+        """The store's clock in ns, one for every node; lease expiry is judged by it. It never
+        goes back: not within one store object, and no process ever reads a value below one a
+        committed write used."""
+        ...
+
     def get_instance(self, instance_id: str) -> InstanceRow | None: ...
     def instance_route(self, instance_id: str) -> tuple[str, int, str] | None:
         """(app_id, status, execution_id) of an instance: what delivering to it needs."""
         ...
 
-    def load_history(self, instance_id: str) -> list[bytes]: ...
-    def load_messages(self, instance_id: str) -> list[MessageRow]: ...
-    def load_tasks(self, instance_id: str) -> list[TaskRow]: ...
-    def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]: ...
+    def load_history(self, instance_id: str) -> list[bytes]:
+        """The instance's history events in order (empty if none)."""
+        ...
+
+    def load_messages(self, instance_id: str) -> list[MessageRow]:
+        """The instance's inbox, visible or not, by (order, msg_id)."""
+        ...
+
+    def load_tasks(self, instance_id: str) -> list[TaskRow]:
+        """The instance's unresolved activity tasks by task id."""
+        ...
+
+    def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]:
+        """Instances matching every set field of ``flt``, by instance id."""
+        ...
+
     def list_instance_ids(
         self, app_id: str | None, after: str | None, limit: int | None
     ) -> list[str]: ...
-    def list_timers(self, app_id: str | None) -> list[MessageRow]: ...
-    def list_nodes(self) -> list[NodeRow]: ...
-    def inbox_index(self, app_id: str) -> list[tuple[int, str]]:
-        """(msg_id, instance_id) of every inbox message for instances run by ``app_id``."""
+    def list_timers(self, app_id: str | None) -> list[MessageRow]:
+        """Inbox rows (of ``app_id``'s instances, or all) by visible_at."""
         ...
 
-    def check_integrity(self) -> list[str]: ...
+    def list_nodes(self) -> list[NodeRow]:
+        """Every registered node, expired or not (compare ``lease_expires`` to store_now)."""
+        ...
+
+    def check_integrity(self) -> list[str]:
+        """Problems found in the stored data (empty when sound)."""
+        ...
 
 
 class Tx(Reader, Protocol):
-    def upsert_instance(self, row: InstanceRow) -> None: ...
-    def delete_instance(self, instance_id: str) -> None: ...
-    def append_history(self, instance_id: str, first_seq: int, events: Sequence[bytes]) -> None: ...
+    """Writes inside one transaction. Unless said otherwise a method raises only the store
+    errors listed in the module docstring."""
+
+    def fence(self, instance_id: str, owner: str, epoch: int) -> None:
+        """Condition the rest of this transaction on ``owner`` holding the instance's lease at
+        ``epoch`` with an unexpired node lease; raise ``LeaseLost`` otherwise (the caller's
+        function then fails and nothing of it is written). The row stays locked against other
+        writers until the commit."""
+        ...
+
+    def upsert_instance(self, row: InstanceRow) -> None:
+        """Insert the row, or update an existing one's fields except owner and epoch (which only
+        the creation and claims set)."""
+        ...
+
+    def delete_instance(self, instance_id: str) -> None:
+        """Delete the instance with its history, inbox and tasks (no-op if absent)."""
+        ...
+
+    def append_history(self, instance_id: str, first_seq: int, events: Sequence[bytes]) -> None:
+        """Append events at sequence numbers ``first_seq``…; ``Conflict`` if one is taken."""
+        ...
+
     def clear_history(self, instance_id: str) -> None: ...
-    def add_messages(self, rows: Sequence[MessageRow]) -> None: ...
-    def delete_messages(self, msg_ids: Sequence[int]) -> None: ...
+    def add_messages(self, rows: Sequence[MessageRow]) -> None:
+        """Insert inbox rows; ``Conflict`` if a msg_id is taken."""
+        ...
+
+    def delete_messages(self, msg_ids: Sequence[int]) -> None:
+        """Delete inbox rows by id (absent ids are ignored)."""
+        ...
+
     def clear_messages(self, instance_id: str, only_execution: str | None = None) -> None: ...
-    def add_tasks(self, rows: Sequence[TaskRow]) -> None: ...
-    def take_task(self, instance_id: str, execution_id: str | None, task_id: int) -> bool: ...
+    def add_tasks(self, rows: Sequence[TaskRow]) -> None:
+        """Insert activity tasks (replacing one with the same instance and task id)."""
+        ...
+
+    def take_task(self, instance_id: str, execution_id: str | None, task_id: int) -> bool:
+        """Delete the task row; True if it was there. A result is accepted only by the
+        transaction whose take returned True, so at most once, whoever delivers it."""
+        ...
+
     def clear_tasks(self, instance_id: str) -> None: ...
-    def claim_instances(
-        self, node_id: str, app_id: str, live_nodes: Sequence[str]
-    ) -> list[str]: ...
-    def claim_instance(self, instance_id: str, node_id: str, live_nodes: Sequence[str]) -> bool: ...
-    def claim_tasks(
-        self, node_id: str, app_id: str, live_nodes: Sequence[str]
-    ) -> list[TaskRow]: ...
-    def upsert_node(self, row: NodeRow) -> None: ...
+    def register_node(self, row: NodeRow, lease_ns: int) -> int:
+        """Insert (or replace) the node's row with a lease of ``lease_ns`` from store_now;
+        return the lease's expiry (store clock)."""
+        ...
+
+    def renew_node(self, node_id: str, lease_ns: int) -> int:
+        """Extend the node's lease to store_now + ``lease_ns`` and return the expiry;
+        ``LeaseLost`` if the row is gone or its lease already expired (another node may have
+        claimed its work: the node must forget everything and register anew)."""
+        ...
+
+    def expire_node(self, node_id: str) -> None:
+        """End a node's lease now (its process is known to be gone); no-op if absent."""
+        ...
+
     def delete_node(self, node_id: str) -> None: ...
+    def claim_instances(self, node_id: str, app_id: str, limit: int) -> list[Lease]:
+        """Take over non-terminal instances of ``app_id`` without a live owner: unowned ones and
+        those whose owner's node lease expired. At most ``limit``, and at most this node's fair
+        share (the app's non-terminal instances divided among its live nodes, less what it
+        owns), so a takeover spreads across nodes. Each claimed instance's epoch grows by one.
+        ``LeaseLost`` if ``node_id``'s own lease is not live."""
+        ...
+
+    def claim_tasks(self, node_id: str, app_id: str, limit: int) -> list[TaskRow]:
+        """Take over up to ``limit`` activity tasks of ``app_id`` without a live owner (a share
+        of them, as for instances); ``LeaseLost`` if ``node_id``'s own lease is not live."""
+        ...
 
 
 class Store(Protocol):
@@ -138,7 +272,11 @@ class Store(Protocol):
     kind: str
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn`` in a transaction; return after the commit is durable."""
+        """Run ``fn`` in a transaction; return its result after the commit is durable.
+
+        Raises what ``fn`` raised (its changes undone), or a store error of the module
+        docstring (the whole transaction undone).
+        """
         ...
 
     async def read(self, fn: Callable[[Reader], T], *, keyed: bool = False) -> T:
@@ -146,11 +284,13 @@ class Store(Protocol):
 
         ``keyed`` marks a read of a few rows by primary key: a store whose reads cost a thread
         hop may run it in the calling thread instead, since it takes microseconds.
+        Raises ``StoreUnavailable`` or ``StoreError`` when the database fails.
         """
         ...
 
-    def set_change_listener(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from any thread) when another process may have changed the store."""
+    def set_change_listener(self, callback: Callable[[Sequence[Change]], None]) -> None:
+        """Deliver other writers' committed changes to ``callback`` (from any thread), in commit
+        order; a ``RESYNC`` change when some may have been missed."""
         ...
 
     async def close(self) -> None: ...

@@ -1,10 +1,13 @@
--- tether schema, version 1. Timestamps are integer nanoseconds since the Unix epoch.
-CREATE TABLE IF NOT EXISTS meta (
+-- tether schema, the newest version (store.py: SCHEMA_VERSION). A fresh store is created from
+-- this file; an older one is brought here by migrations/NNN_*.sql, and a test checks that both
+-- give the same tables and indexes. Timestamps are integer nanoseconds since the Unix epoch,
+-- except lease times, which are on the store's clock (table clock).
+CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS instances (
+CREATE TABLE instances (
     instance_id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -24,20 +27,21 @@ CREATE TABLE IF NOT EXISTS instances (
     stall BLOB,
     version_name TEXT,
     tags TEXT,
-    owner TEXT
+    owner TEXT,
+    epoch INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS instances_app_status ON instances (app_id, status);
-CREATE INDEX IF NOT EXISTS instances_owner ON instances (owner);
-CREATE INDEX IF NOT EXISTS instances_created ON instances (created_at);
+CREATE INDEX instances_app_status ON instances (app_id, status);
+CREATE INDEX instances_owner ON instances (owner);
+CREATE INDEX instances_created ON instances (created_at);
 
-CREATE TABLE IF NOT EXISTS history (
+CREATE TABLE history (
     instance_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     event BLOB NOT NULL,
     PRIMARY KEY (instance_id, seq)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS inbox (
+CREATE TABLE inbox (
     msg_id INTEGER PRIMARY KEY,
     instance_id TEXT NOT NULL,
     app_id TEXT NOT NULL,
@@ -46,10 +50,10 @@ CREATE TABLE IF NOT EXISTS inbox (
     execution_id TEXT,
     ord INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS inbox_instance ON inbox (instance_id, ord);
-CREATE INDEX IF NOT EXISTS inbox_app_ord ON inbox (app_id, ord);
+CREATE INDEX inbox_instance ON inbox (instance_id, ord);
+CREATE INDEX inbox_app_ord ON inbox (app_id, ord);
 
-CREATE TABLE IF NOT EXISTS tasks (
+CREATE TABLE tasks (
     instance_id TEXT NOT NULL,
     task_id INTEGER NOT NULL,
     execution_id TEXT NOT NULL,
@@ -59,9 +63,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     owner TEXT,
     PRIMARY KEY (instance_id, task_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tasks_app ON tasks (app_id, owner);
+CREATE INDEX tasks_app ON tasks (app_id, owner);
+CREATE INDEX tasks_owner ON tasks (owner);
 
-CREATE TABLE IF NOT EXISTS nodes (
+CREATE TABLE nodes (
     node_id TEXT PRIMARY KEY,
     app_id TEXT NOT NULL,
     host TEXT NOT NULL,
@@ -69,5 +74,22 @@ CREATE TABLE IF NOT EXISTS nodes (
     grpc_port INTEGER NOT NULL,
     http_port INTEGER NOT NULL,
     started_at INTEGER NOT NULL,
-    heartbeat_at INTEGER NOT NULL
+    heartbeat_at INTEGER NOT NULL,
+    lease_expires INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX nodes_app ON nodes (app_id, lease_expires);
+
+CREATE TABLE clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    now INTEGER NOT NULL
+);
+
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX changes_at ON changes (at);

@@ -4,65 +4,71 @@ Durability: WAL with ``synchronous=FULL``, so a write is on disk when :meth:`wri
 Concurrent writers queue on the writer thread, which runs every queued function in one
 transaction (each inside its own savepoint) and commits once: many turns, one fsync.
 
-Several processes may share the file. SQLite tells a connection when another connection has
-committed (``PRAGMA data_version``); the idle writer thread checks it (adaptively, 10-100 ms)
-and calls the change listener: that is how a tether learns that another process wrote to its
-instances.
+Several processes may share the file. Every commit records which instances it changed in the
+``changes`` table (one row per instance and kind, tagged with the writing store's origin).
+SQLite tells a connection when another connection has committed (``PRAGMA data_version``, a
+shared-memory read); the idle writer thread checks it (adaptively, 10-100 ms), reads the new
+change rows after its cursor, and hands the foreign ones to the change listener. Rows older
+than a minute are pruned; a reader whose cursor fell behind the pruning gets ``RESYNC``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import queue
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tether import pb
-from tether.errors import StoreError
-from tether.store.base import InstanceFilter, InstanceRow, MessageRow, NodeRow, TaskRow
+from tether.errors import ConfigError, StoreError
+from tether.store.base import RESYNC, Change
+from tether.store.sqlite.errors import translate
+from tether.store.sqlite.schema import SCHEMA_VERSION, prepare
+from tether.store.sqlite.tx import SqliteTx, StoreClock
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
 _MAX_BATCH = 512
+_BUSY_SECONDS = 30.0
 # Another process's commit is noticed by polling PRAGMA data_version (a shared-memory read, no
 # disk I/O) while the writer is idle: every 10 ms right after a change, backing off to 100 ms.
 _CHANGE_POLL_MIN = 0.01
 _CHANGE_POLL_MAX = 0.1
-_TERMINAL = tuple(sorted(pb.TERMINAL_STATUSES))
-
-_INSTANCE_COLUMNS = (
-    "instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at, "
-    "completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id, "
-    "parent, stall, version_name, tags, owner"
-)
+_CHANGES_KEPT_NS = 60 * 1_000_000_000
+_PRUNE_EVERY = 256  # batches with changes between prunings
+_FEED_PAGE = 5000
 
 
-_UPSERT_INSTANCE = (
-    f"INSERT INTO instances ({_INSTANCE_COLUMNS}) VALUES ({','.join('?' * 20)}) "
-    "ON CONFLICT (instance_id) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = excluded.{c}"
-        for c in (x.strip() for x in _INSTANCE_COLUMNS.split(","))
-        if c != "instance_id"
-    )
-)
+def busy_timeout() -> float:
+    """Seconds a write waits for another process's lock before failing with StoreUnavailable
+    (``$TETHER_SQLITE_BUSY_SECONDS``, default 30)."""
+    raw = os.environ.get("TETHER_SQLITE_BUSY_SECONDS", "")
+    try:
+        value = float(raw) if raw else _BUSY_SECONDS
+    except ValueError:
+        raise ConfigError(
+            f"TETHER_SQLITE_BUSY_SECONDS: {raw!r} is not a number of seconds"
+        ) from None
+    if value <= 0:
+        raise ConfigError(f"TETHER_SQLITE_BUSY_SECONDS: {raw!r} must be positive")
+    return value
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    busy = busy_timeout()
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
 
@@ -103,349 +109,6 @@ def _presize_wal(conn: sqlite3.Connection, path: Path) -> None:
             os.close(fd)
 
 
-def _instance(row: Sequence[Any]) -> InstanceRow:
-    return InstanceRow(
-        instance_id=row[0],
-        app_id=row[1],
-        name=row[2],
-        status=row[3],
-        execution_id=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        started_at=row[7],
-        completed_at=row[8],
-        scheduled_start=row[9],
-        input=row[10],
-        output=row[11],
-        custom_status=row[12],
-        failure=row[13],
-        parent_instance_id=row[14],
-        parent=row[15],
-        stall=row[16],
-        version_name=row[17],
-        tags=json.loads(row[18]) if row[18] else {},
-        owner=row[19],
-    )
-
-
-def _message(row: Sequence[Any]) -> MessageRow:
-    return MessageRow(
-        msg_id=row[0],
-        instance_id=row[1],
-        app_id=row[2],
-        event=row[3],
-        visible_at=row[4],
-        execution_id=row[5],
-        order=row[6],
-    )
-
-
-def _task(row: Sequence[Any]) -> TaskRow:
-    return TaskRow(
-        instance_id=row[0],
-        task_id=row[1],
-        execution_id=row[2],
-        app_id=row[3],
-        request=row[4],
-        created_at=row[5],
-        owner=row[6],
-    )
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
-class SqliteTx:
-    """Reads and writes on one connection; used inside the writer's transaction or for reads."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.c = conn
-
-    # -- reads -------------------------------------------------------------------------------
-    def get_instance(self, instance_id: str) -> InstanceRow | None:
-        row = self.c.execute(
-            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
-        ).fetchone()
-        return _instance(row) if row else None
-
-    def instance_route(self, instance_id: str) -> tuple[str, int, str] | None:
-        row = self.c.execute(
-            "SELECT app_id, status, execution_id FROM instances WHERE instance_id = ?",
-            (instance_id,),
-        ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
-
-    def load_history(self, instance_id: str) -> list[bytes]:
-        rows = self.c.execute(
-            "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
-        )
-        return [r[0] for r in rows]
-
-    def load_messages(self, instance_id: str) -> list[MessageRow]:
-        rows = self.c.execute(
-            "SELECT msg_id, instance_id, app_id, event, visible_at, execution_id, ord "
-            "FROM inbox WHERE instance_id = ? ORDER BY ord, msg_id",
-            (instance_id,),
-        )
-        return [_message(r) for r in rows]
-
-    def load_tasks(self, instance_id: str) -> list[TaskRow]:
-        rows = self.c.execute(
-            "SELECT instance_id, task_id, execution_id, app_id, request, created_at, owner "
-            "FROM tasks WHERE instance_id = ? ORDER BY task_id",
-            (instance_id,),
-        )
-        return [_task(r) for r in rows]
-
-    def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]:
-        where: list[str] = []
-        args: list[Any] = []
-        if flt.app_id is not None:
-            where.append("app_id = ?")
-            args.append(flt.app_id)
-        if flt.statuses:
-            where.append(f"status IN ({_marks(len(flt.statuses))})")
-            args.extend(flt.statuses)
-        if flt.name is not None:
-            where.append("name = ?")
-            args.append(flt.name)
-        if flt.created_from is not None:
-            where.append("created_at >= ?")
-            args.append(flt.created_from)
-        if flt.created_to is not None:
-            where.append("created_at < ?")
-            args.append(flt.created_to)
-        if flt.parent_instance_id is not None:
-            where.append("parent_instance_id = ?")
-            args.append(flt.parent_instance_id)
-        if flt.after_id is not None:
-            where.append("instance_id > ?")
-            args.append(flt.after_id)
-        sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY instance_id"
-        if flt.limit is not None:
-            sql += " LIMIT ?"
-            args.append(flt.limit)
-        return [_instance(r) for r in self.c.execute(sql, args)]
-
-    def list_instance_ids(
-        self, app_id: str | None, after: str | None, limit: int | None
-    ) -> list[str]:
-        sql = "SELECT instance_id FROM instances WHERE 1=1"
-        args: list[Any] = []
-        if app_id is not None:
-            sql += " AND app_id = ?"
-            args.append(app_id)
-        if after is not None:
-            sql += " AND instance_id > ?"
-            args.append(after)
-        sql += " ORDER BY instance_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [r[0] for r in self.c.execute(sql, args)]
-
-    def list_timers(self, app_id: str | None) -> list[MessageRow]:
-        sql = "SELECT msg_id, instance_id, app_id, event, visible_at, execution_id, ord FROM inbox"
-        args: list[Any] = []
-        if app_id is not None:
-            sql += " WHERE app_id = ?"
-            args.append(app_id)
-        sql += " ORDER BY visible_at, msg_id"
-        return [_message(r) for r in self.c.execute(sql, args)]
-
-    def list_nodes(self) -> list[NodeRow]:
-        rows = self.c.execute(
-            "SELECT node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at "
-            "FROM nodes ORDER BY node_id"
-        )
-        return [NodeRow(*r) for r in rows]
-
-    def inbox_index(self, app_id: str) -> list[tuple[int, str]]:
-        rows = self.c.execute("SELECT msg_id, instance_id FROM inbox WHERE app_id = ?", (app_id,))
-        return [(r[0], r[1]) for r in rows]
-
-    def check_integrity(self) -> list[str]:
-        problems = [r[0] for r in self.c.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        orphans = self.c.execute(
-            "SELECT COUNT(*) FROM history "
-            "WHERE instance_id NOT IN (SELECT instance_id FROM instances)"
-        ).fetchone()[0]
-        if orphans:
-            problems.append(f"{orphans} history rows without an instance")
-        orphans = self.c.execute(
-            "SELECT COUNT(*) FROM inbox "
-            "WHERE instance_id NOT IN (SELECT instance_id FROM instances)"
-        ).fetchone()[0]
-        if orphans:
-            problems.append(f"{orphans} inbox rows without an instance")
-        gaps = self.c.execute(
-            "SELECT instance_id FROM history GROUP BY instance_id "
-            "HAVING MIN(seq) != 0 OR MAX(seq) != COUNT(*) - 1"
-        ).fetchall()
-        problems.extend(f"history of {g[0]!r} has gaps" for g in gaps)
-        return problems
-
-    # -- writes ------------------------------------------------------------------------------
-    def upsert_instance(self, row: InstanceRow) -> None:
-        # An UPSERT, not INSERT OR REPLACE: updating in place leaves untouched indexes alone,
-        # where REPLACE deletes and re-inserts the row in every index on every turn.
-        self.c.execute(
-            _UPSERT_INSTANCE,
-            (
-                row.instance_id,
-                row.app_id,
-                row.name,
-                row.status,
-                row.execution_id,
-                row.created_at,
-                row.updated_at,
-                row.started_at,
-                row.completed_at,
-                row.scheduled_start,
-                row.input,
-                row.output,
-                row.custom_status,
-                row.failure,
-                row.parent_instance_id,
-                row.parent,
-                row.stall,
-                row.version_name,
-                json.dumps(row.tags) if row.tags else None,
-                row.owner,
-            ),
-        )
-
-    def delete_instance(self, instance_id: str) -> None:
-        for table in ("history", "inbox", "tasks", "instances"):
-            self.c.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
-
-    def append_history(self, instance_id: str, first_seq: int, events: Sequence[bytes]) -> None:
-        if not events:
-            return
-        self.c.executemany(
-            "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-            [(instance_id, first_seq + i, e) for i, e in enumerate(events)],
-        )
-
-    def clear_history(self, instance_id: str) -> None:
-        self.c.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
-
-    def add_messages(self, rows: Sequence[MessageRow]) -> None:
-        if not rows:
-            return
-        self.c.executemany(
-            "INSERT INTO inbox (msg_id, instance_id, app_id, event, visible_at, execution_id, ord) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r.msg_id, r.instance_id, r.app_id, r.event, r.visible_at, r.execution_id, r.order)
-                for r in rows
-            ],
-        )
-
-    def delete_messages(self, msg_ids: Sequence[int]) -> None:
-        if not msg_ids:
-            return
-        self.c.executemany("DELETE FROM inbox WHERE msg_id = ?", [(m,) for m in msg_ids])
-
-    def clear_messages(self, instance_id: str, only_execution: str | None = None) -> None:
-        if only_execution is None:
-            self.c.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
-        else:
-            self.c.execute(
-                "DELETE FROM inbox WHERE instance_id = ? AND execution_id = ?",
-                (instance_id, only_execution),
-            )
-
-    def add_tasks(self, rows: Sequence[TaskRow]) -> None:
-        if not rows:
-            return
-        self.c.executemany(
-            "INSERT OR REPLACE INTO tasks "
-            "(instance_id, task_id, execution_id, app_id, request, created_at, owner) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.instance_id,
-                    r.task_id,
-                    r.execution_id,
-                    r.app_id,
-                    r.request,
-                    r.created_at,
-                    r.owner,
-                )
-                for r in rows
-            ],
-        )
-
-    def take_task(self, instance_id: str, execution_id: str | None, task_id: int) -> bool:
-        if execution_id is None:
-            cur = self.c.execute(
-                "DELETE FROM tasks WHERE instance_id = ? AND task_id = ?", (instance_id, task_id)
-            )
-        else:
-            cur = self.c.execute(
-                "DELETE FROM tasks WHERE instance_id = ? AND task_id = ? AND execution_id = ?",
-                (instance_id, task_id, execution_id),
-            )
-        return cur.rowcount > 0
-
-    def clear_tasks(self, instance_id: str) -> None:
-        self.c.execute("DELETE FROM tasks WHERE instance_id = ?", (instance_id,))
-
-    def claim_instances(self, node_id: str, app_id: str, live_nodes: Sequence[str]) -> list[str]:
-        live = list(live_nodes)
-        rows = self.c.execute(
-            "UPDATE instances SET owner = ? WHERE app_id = ? "
-            f"AND status NOT IN ({_marks(len(_TERMINAL))}) "
-            f"AND (owner IS NULL OR owner NOT IN ({_marks(len(live))})) RETURNING instance_id",
-            (node_id, app_id, *_TERMINAL, *live),
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    def claim_instance(self, instance_id: str, node_id: str, live_nodes: Sequence[str]) -> bool:
-        live = list(live_nodes)
-        cur = self.c.execute(
-            f"UPDATE instances SET owner = ? WHERE instance_id = ? "
-            f"AND (owner IS NULL OR owner = ? OR owner NOT IN ({_marks(len(live))}))",
-            (node_id, instance_id, node_id, *live),
-        )
-        return cur.rowcount > 0
-
-    def claim_tasks(self, node_id: str, app_id: str, live_nodes: Sequence[str]) -> list[TaskRow]:
-        live = list(live_nodes)
-        rows = self.c.execute(
-            f"UPDATE tasks SET owner = ? WHERE app_id = ? "
-            f"AND (owner IS NULL OR owner NOT IN ({_marks(len(live))})) "
-            "RETURNING instance_id, task_id, execution_id, app_id, request, created_at, owner",
-            (node_id, app_id, *live),
-        ).fetchall()
-        return [_task(r) for r in rows]
-
-    def upsert_node(self, row: NodeRow) -> None:
-        self.c.execute(
-            "INSERT OR REPLACE INTO nodes "
-            "(node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.node_id,
-                row.app_id,
-                row.host,
-                row.pid,
-                row.grpc_port,
-                row.http_port,
-                row.started_at,
-                row.heartbeat_at,
-            ),
-        )
-
-    def delete_node(self, node_id: str) -> None:
-        self.c.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
-
-
 _Job = tuple[Callable[[SqliteTx], Any], asyncio.Future[Any]]
 
 
@@ -455,49 +118,39 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
+        self.origin = uuid.uuid4().hex
+        self._clock = StoreClock()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._writer_conn = _connect(path)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the SQLite store {path}: {exc}") from exc
+            raise translate(exc, f"cannot open the SQLite store {path}") from exc
         try:
-            self._init_schema(self._writer_conn)
+            prepare(self._writer_conn, path)
             _presize_wal(self._writer_conn, path)
+            self._cursor = int(
+                self._writer_conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            )
         except sqlite3.Error as exc:
             self._writer_conn.close()
-            raise StoreError(f"cannot prepare the SQLite store {path}: {exc}") from exc
+            raise translate(exc, f"cannot prepare the SQLite store {path}") from exc
         except BaseException:
             self._writer_conn.close()
             raise
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._listener: Callable[[], None] | None = None
+        self._listener: Callable[[Sequence[Change]], None] | None = None
         self._closed = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._read_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tether-sqlite-read")
+        self._batches_with_changes = 0
         self._writer = threading.Thread(
             target=self._write_loop, name="tether-sqlite-writer", daemon=True
         )
         self._writer.start()
 
-    @staticmethod
-    def _init_schema(conn: sqlite3.Connection) -> None:
-        schema = resources.files("tether.store.sqlite").joinpath("schema.sql").read_text()
-        # Every statement is CREATE ... IF NOT EXISTS: safe for several processes at once.
-        conn.executescript(schema)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (SCHEMA_VERSION,),
-        )
-        found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-        if found != SCHEMA_VERSION:
-            raise StoreError(
-                f"the store has schema version {found}, this tether expects {SCHEMA_VERSION}; "
-                "upgrade tether or point --store at another file"
-            )
-
-    def set_change_listener(self, callback: Callable[[], None]) -> None:
+    def set_change_listener(self, callback: Callable[[Sequence[Change]], None]) -> None:
         self._listener = callback
 
     async def write(self, fn: Callable[[SqliteTx], T]) -> T:
@@ -510,10 +163,13 @@ class SqliteStore:
     def _reader(self) -> SqliteTx:
         tx: SqliteTx | None = getattr(self._local, "tx", None)
         if tx is None:
-            conn = _connect(self.path)
+            try:
+                conn = _connect(self.path)
+            except sqlite3.Error as exc:
+                raise translate(exc, f"opening a reader of {self.path}") from exc
             with self._readers_lock:
                 self._readers.append(conn)
-            tx = SqliteTx(conn)
+            tx = SqliteTx(conn, self._clock)
             self._local.tx = tx
         return tx
 
@@ -524,23 +180,23 @@ class SqliteStore:
             # A WAL reader never waits for the writer, and a lookup by key is a few page reads:
             # cheaper in this thread than the two thread hops of the pool.
             return self._read_now(fn)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._read_pool, self._read_now, fn
-        )
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, self._read_now, fn)
 
     def _read_now(self, fn: Callable[[SqliteTx], T]) -> T:
         tx = self._reader()
-        tx.c.execute("BEGIN")
+        tx.begin(write=False)
         try:
-            return fn(tx)
+            tx.c.execute("BEGIN")
+            try:
+                return fn(tx)
+            finally:
+                tx.c.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"reading {self.path}: {exc}") from exc
-        finally:
-            tx.c.execute("COMMIT")
+            raise translate(exc, f"reading {self.path}") from exc
 
     def _write_loop(self) -> None:
         conn = self._writer_conn
-        tx = SqliteTx(conn)
+        tx = SqliteTx(conn, self._clock)
         data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         poll = _CHANGE_POLL_MIN
         while True:
@@ -563,42 +219,84 @@ class SqliteStore:
                         break
                     batch.append(job)
                 self._run_batch(tx, batch)
-            current = conn.execute("PRAGMA data_version").fetchone()[0]
-            if current != data_version:
-                data_version = current
-                poll = _CHANGE_POLL_MIN
-                if self._listener is not None:
-                    self._listener()
+            try:
+                current = conn.execute("PRAGMA data_version").fetchone()[0]
+                if current != data_version:
+                    data_version = current
+                    poll = _CHANGE_POLL_MIN
+                    self._read_feed(conn)
+            except sqlite3.Error:
+                log.warning("reading the change feed of %s failed", self.path, exc_info=True)
+            except Exception:
+                log.exception("the change listener failed")
         conn.close()
+
+    def _read_feed(self, conn: sqlite3.Connection) -> None:
+        """Hand other writers' changes after the cursor to the listener."""
+        while True:
+            oldest = conn.execute("SELECT MIN(seq) FROM changes").fetchone()[0]
+            rows = conn.execute(
+                "SELECT seq, origin, kind, app_id, instance_id FROM changes "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (self._cursor, _FEED_PAGE),
+            ).fetchall()
+            changes: list[Change] = []
+            if oldest is not None and oldest > self._cursor + 1 and self._cursor:
+                changes.append(Change(RESYNC, "", ""))  # pruned past our cursor
+            if rows:
+                self._cursor = rows[-1][0]
+            changes.extend(Change(r[2], r[3], r[4]) for r in rows if r[1] != self.origin)
+            if changes and self._listener is not None:
+                self._listener(changes)
+            if len(rows) < _FEED_PAGE:
+                return
+
+    def _record_changes(self, tx: SqliteTx, changes: set[tuple[str, str, str]]) -> None:
+        if not changes:
+            return
+        at = tx.store_now()
+        tx.c.executemany(
+            "INSERT INTO changes (origin, kind, app_id, instance_id, at) VALUES (?, ?, ?, ?, ?)",
+            [(self.origin, kind, app, instance, at) for kind, app, instance in sorted(changes)],
+        )
+        self._batches_with_changes += 1
+        if self._batches_with_changes % _PRUNE_EVERY == 0:
+            tx.c.execute("DELETE FROM changes WHERE at < ?", (at - _CHANGES_KEPT_NS,))
 
     def _run_batch(self, tx: SqliteTx, batch: list[_Job]) -> None:
         conn = tx.c
         outcomes: list[tuple[bool, Any]] = []
+        changes: set[tuple[str, str, str]] = set()
         # A job that fails is undone alone: its savepoint is rolled back (a lone job needs none;
         # its failure rolls the transaction back).
         alone = len(batch) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
+            tx.begin(write=True)
             for fn, _ in batch:
                 if not alone:
                     conn.execute("SAVEPOINT job")
+                tx.changes = set()
                 try:
                     outcomes.append((True, fn(tx)))
                     if not alone:
                         conn.execute("RELEASE job")
+                    changes |= tx.changes
                 except Exception as exc:  # the caller's error: undo its changes only
                     conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
                     if not alone:
                         conn.execute("RELEASE job")
                     if isinstance(exc, sqlite3.Error):
-                        exc = StoreError(f"writing {self.path}: {exc}")
+                        exc = translate(exc, f"writing {self.path}")
                     outcomes.append((False, exc))
             if conn.in_transaction:
+                self._record_changes(tx, changes)
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = StoreError(f"committing to {self.path}: {exc}")
+            error = translate(exc, f"committing to {self.path}")
+            error.__cause__ = exc
             outcomes = [(False, error)] * len(batch)
         # One wake-up per event loop for the whole batch, not one per job.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}

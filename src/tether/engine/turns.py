@@ -1,0 +1,467 @@
+"""Turns of the instances this node owns: planning, sending to a worker, committing.
+
+A change is computed by the pure core, committed through the store (fenced on the instance's
+lease), and only then applied to memory and made visible (work pushed to workers, waiters
+woken). A start waiting for its first turn commits its creation with that turn (see
+:class:`~tether.engine.instances.Creation`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tether import pb
+from tether.core.commit import apply_result, next_meta, restart_messages
+from tether.core.events import to_timestamp
+from tether.core.state import Message, TaskSpec
+from tether.core.turns import TurnPlan, TurnResult, apply_response, force_terminate, plan_turn
+from tether.engine.convert import (
+    message_from_row,
+    message_row,
+    new_msg_id,
+    now_ns,
+    pending_row,
+    row_with_meta,
+    state_from_rows,
+)
+from tether.engine.dispatch import Work, WorkerStream
+from tether.engine.host import Host
+from tether.engine.instances import Active, AlreadyActive, Creation, has_terminate
+from tether.engine.txops import deliver_tx
+from tether.errors import LeaseLost, TetherError, Unavailable
+from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
+
+log = logging.getLogger(__name__)
+
+
+class Turns(Host):
+    # -- loading and forgetting ----------------------------------------------------------------
+    async def load(self, instance_id: str, *, reload: bool = False) -> Active | None:
+        """Load an instance this node owns; with ``reload``, also send its activity tasks this
+        node owns again (their work items were dropped with the old memory)."""
+
+        def read(tx: Reader) -> tuple[InstanceRow | None, list[bytes], list[MessageRow], Any]:
+            row = tx.get_instance(instance_id)
+            if row is None:
+                return None, [], [], []
+            tasks = tx.load_tasks(instance_id) if reload else []
+            return row, tx.load_history(instance_id), tx.load_messages(instance_id), tasks
+
+        row, history, messages, tasks = await self.store.read(read)
+        if row is None or row.status in pb.TERMINAL_STATUSES or row.owner != self.node_id:
+            return None
+        if instance_id in self.active:
+            return self.active[instance_id]
+        active = Active(state=state_from_rows(row, history, messages), epoch=row.epoch)
+        self.active[instance_id] = active
+        for task in tasks:
+            if task.owner == self.node_id and task.app_id == self.app_id:
+                self.dispatch_task(task_spec(task))
+        self.schedule(active)
+        return active
+
+    def retire(self, instance_id: str) -> None:
+        active = self.active.pop(instance_id, None)
+        if active is None:
+            return
+        for task in active.tasks.values():
+            self.dispatcher.finish(task)
+        if active.turn is not None:
+            self.dispatcher.finish(active.turn)
+        self.dispatcher.forget_instance(instance_id)
+
+    def route(self, messages: list[MessageRow]) -> None:
+        """Hand committed inbox messages to the active instances they belong to."""
+        for row in messages:
+            active = self.active.get(row.instance_id)
+            if active is not None and active.add_message(message_from_row(row)):
+                self.schedule(active)
+
+    # -- planning ------------------------------------------------------------------------------
+    def schedule(self, active: Active) -> None:
+        """Start the instance's next turn if it has deliverable messages and none in flight."""
+        if active.turn is not None and active.turn.stream is None and not active.committing:
+            # The turn is parked until a worker connects and no worker has seen it: withdraw it
+            # and plan afresh, so what arrived since (e.g. a terminate) is part of the turn.
+            self.dispatcher.finish(active.turn)
+            active.turn = None
+            active.plan = None
+        if not self.running or active.turn is not None or active.committing:
+            return
+        if not self.nodes.valid():
+            return  # this node's lease may be lapsing: act on nothing until it is renewed
+        state = active.state
+        if state.terminal:
+            return
+        stalled = state.stall is not None and not active.retry_stall
+        if stalled and not any(m.event.HasField("executionTerminated") for m in state.inbox):
+            return  # a stalled instance waits for new code, but can always be terminated
+        now = now_ns()
+        plan = plan_turn(state, now, force_start=has_terminate(state))
+        if plan is None:
+            upcoming = [m.visible_at for m in state.inbox if m.visible_at > now]
+            if upcoming:
+                self.arm(min(upcoming), state.instance_id)
+            return
+        active.retry_stall = False
+        if not plan.new_events:
+            active.committing = True
+            self.spawn(self._commit_drops(active, plan.dropped))
+            return
+        if plan.delivers_terminate is not None and (
+            stalled or not self.dispatcher.connected or not state.started
+        ):
+            active.committing = True
+            self.spawn(self._commit_turn(active, plan, force_terminate(state, plan, now), now))
+            return
+        size = state.history_size + sum(e.ByteSize() for e in plan.new_events)
+        if size > self.settings.max_payload_bytes:
+            active.committing = True
+            self.spawn(self._stall_oversized(active, plan, size, now))
+            return
+        active.plan = plan
+        work = Work(
+            kind="turn",
+            instance_id=state.instance_id,
+            execution_id=state.execution_id,
+            build=lambda stream: self._turn_item(active, stream),
+        )
+        active.turn = work
+        self.dispatcher.send(work)
+
+    def _turn_item(self, active: Active, stream: WorkerStream) -> Any:
+        state = active.state
+        plan = active.plan
+        assert plan is not None and active.turn is not None
+        request = pb.WorkflowRequest(instanceId=state.instance_id)
+        request.executionId.value = state.execution_id
+        past = state.history
+        cached = stream.warm.get(state.instance_id, 0) if stream.stateful else 0
+        if 0 < cached <= len(past):
+            request.pastEvents.extend(past[cached:])
+            request.cachedHistory.eventCount = cached
+        else:
+            request.pastEvents.extend(past)
+        request.newEvents.extend(plan.new_events)
+        if stream.stateful:
+            stream.warm[state.instance_id] = len(past)
+        return pb.WorkItem(workflowRequest=request, completionToken=active.turn.token)
+
+    async def complete_turn(self, response: Any) -> None:
+        token = response.completionToken
+        work = self.dispatcher.tokens.get(token) if token else None
+        if work is None and not token:
+            candidate = self.active.get(response.instanceId)
+            work = candidate.turn if candidate is not None else None
+        if work is None or work.kind != "turn":
+            log.debug("discarding a stale workflow response for %r", response.instanceId)
+            return
+        active = self.active.get(work.instance_id)
+        if active is None or active.turn is not work or active.plan is None or active.committing:
+            return
+        self.dispatcher.finish(work)
+        now = now_ns()
+        result = apply_response(active.state, active.plan, response, now)
+        active.committing = True
+        await self._commit_turn(active, active.plan, result, now)
+
+    # -- committing ----------------------------------------------------------------------------
+    async def _stored(self, active: Active, msg_ids: list[int]) -> bool:
+        """Wait until the messages a commit is about to consume are stored themselves; False
+        when one of them could not be (the instance is being reloaded: drop the commit)."""
+        pending = [active.unsaved[m] for m in msg_ids if m in active.unsaved]
+        for outcome in pending:
+            if not await asyncio.shield(outcome):
+                return False
+        return True
+
+    def _failed(self, active: Active, exc: BaseException) -> None:
+        """A commit of ``active`` failed for good: memory may be ahead of the store."""
+        instance_id = active.state.instance_id
+        if self.active.get(instance_id) is not active:
+            return
+        if isinstance(exc, LeaseLost):
+            self.lease_lost(instance_id, exc)
+        else:
+            self.recover(instance_id, exc)
+
+    async def _commit_drops(self, active: Active, dropped: list[int]) -> None:
+        instance_id, epoch, node_id = active.state.instance_id, active.epoch, self.node_id
+
+        def commit(tx: Tx) -> None:
+            tx.fence(instance_id, node_id, epoch)
+            tx.delete_messages(dropped)
+
+        with active.commit_phase():
+            if not await self._stored(active, dropped):
+                return
+            try:
+                await self.write(commit, f"dropping stale messages of {instance_id!r}")
+            except TetherError as exc:
+                self._failed(active, exc)
+                return
+            active.remove_messages(dropped)
+        self.schedule(active)
+
+    async def _stall_oversized(self, active: Active, plan: TurnPlan, size: int, now: int) -> None:
+        result = TurnResult(status=pb.STALLED, custom_status=active.state.custom_status)
+        result.stall = pb.ExecutionStalledEvent(
+            reason=pb.PAYLOAD_SIZE_EXCEEDED,
+            description=(
+                f"the next work item for this instance is {size} bytes, over the "
+                f"{self.settings.max_payload_bytes}-byte limit a worker can receive"
+            ),
+        )
+        event = pb.HistoryEvent(eventId=-1)
+        event.timestamp.CopyFrom(to_timestamp(now))
+        event.executionStalled.CopyFrom(result.stall)
+        result.history = [event]
+        await self._commit_turn(active, TurnPlan([], [], plan.dropped), result, now)
+
+    async def _commit_turn(
+        self, active: Active, plan: TurnPlan, result: TurnResult, now: int
+    ) -> None:
+        with active.commit_phase():
+            done = await self._write_turn(active, plan, result, now)
+        if done is not None:
+            self._after_turn(active, result, *done)
+
+    async def _write_turn(
+        self, active: Active, plan: TurnPlan, result: TurnResult, now: int
+    ) -> tuple[list[MessageRow], list[InstanceRow], InstanceRow] | None:
+        """Commit the turn and fold it into memory; None if it was not committed."""
+        state = active.state
+        instance_id = state.instance_id
+        creation = active.creation
+        if creation is not None and creation.taken:
+            # The creation is being committed on its own (the turn came late): wait for it.
+            try:
+                if not await asyncio.shield(creation.saved):
+                    return None
+            except TetherError:
+                return None  # the creation failed; its creator was told
+            creation = None
+        if not await self._stored(active, [*plan.consumed, *plan.dropped]):
+            return None
+        if creation is not None:
+            creation.taken = True
+        restart: list[Message] = []
+        if result.continue_as_new is not None:
+            count = 1 + len(result.continue_as_new.carryover)
+            restart = restart_messages(
+                state, plan, result, now, [new_msg_id() for _ in range(count)]
+            )
+        for timer in result.timers:
+            timer.msg_id = new_msg_id()
+            timer.order = now
+        meta = next_meta(state, result, now)
+        node_id, epoch = self.node_id, active.epoch
+        row = row_with_meta(state, meta, node_id)
+        row.epoch = epoch
+        removed = [*result.consumed, *plan.dropped]
+        history_bytes = [e.SerializeToString() for e in result.history]
+        first_seq = len(state.history)
+        task_rows = [
+            TaskRow(
+                instance_id=t.instance_id,
+                execution_id=t.execution_id,
+                task_id=t.task_id,
+                app_id=t.app_id,
+                request=t.request.SerializeToString(),
+                created_at=now,
+                owner=node_id if t.app_id == self.app_id else None,
+            )
+            for t in result.tasks
+        ]
+        old_execution = state.execution_id
+
+        def commit(tx: Tx) -> tuple[list[MessageRow], list[InstanceRow]]:
+            fenced = epoch
+            if creation is not None:
+                if not creation.write(tx):
+                    raise AlreadyActive(instance_id)
+                fenced = row.epoch = creation.row.epoch
+            tx.fence(instance_id, node_id, fenced)
+            tx.delete_messages(removed)
+            if result.continue_as_new is not None:
+                tx.clear_history(instance_id)
+                tx.clear_messages(instance_id, only_execution=old_execution)
+                tx.clear_tasks(instance_id)
+                tx.add_messages([message_row(m, instance_id, state.app_id) for m in restart])
+            else:
+                tx.append_history(instance_id, first_seq, history_bytes)
+            if result.terminal:
+                tx.clear_messages(instance_id)
+                tx.clear_tasks(instance_id)
+            tx.add_tasks(task_rows)
+            tx.add_messages([message_row(m, instance_id, state.app_id) for m in result.timers])
+            delivered: list[MessageRow] = []
+            created: list[InstanceRow] = []
+            for child in result.children:
+                outcome = self.create_child_tx(tx, child, now)
+                if isinstance(outcome, MessageRow):
+                    delivered.append(outcome)
+                elif outcome is not None:
+                    created.append(outcome)
+            for out in result.outgoing:
+                message = deliver_tx(tx, out.instance_id, out.event, out.execution_id, now)
+                if message is not None:
+                    delivered.append(message)
+            tx.upsert_instance(row)
+            return delivered, created
+
+        try:
+            delivered, created = await self.write(commit, f"committing a turn of {instance_id!r}")
+        except TetherError as exc:
+            active.turn = None
+            active.plan = None
+            if creation is not None:
+                self._drop_creation(active, exc)
+            else:
+                self._failed(active, exc)
+            return None
+
+        # Durable: now memory and the outside world may see it.
+        if creation is not None:
+            active.epoch = creation.row.epoch
+            active.creation = None
+            creation.saved.set_result(True)
+        active.remember_gone(removed)
+        apply_result(state, plan, result, meta, restart)
+        if result.continue_as_new is not None:
+            for outstanding in active.tasks.values():
+                self.dispatcher.finish(outstanding)
+            active.tasks.clear()
+            self.dispatcher.forget_instance(instance_id)
+        active.turn = None
+        active.plan = None
+        return delivered, created, row
+
+    def _after_turn(
+        self,
+        active: Active,
+        result: TurnResult,
+        delivered: list[MessageRow],
+        created: list[InstanceRow],
+        row: InstanceRow,
+    ) -> None:
+        instance_id = active.state.instance_id
+        for task in result.tasks:
+            if task.app_id == self.app_id and not result.terminal:
+                self.dispatch_task(task)
+        for created_row in created:
+            if created_row.owner == self.node_id:
+                self.spawn(self.load(created_row.instance_id))
+        self.route(delivered)
+        if result.terminal:
+            self.retire(instance_id)
+        else:
+            self.schedule(active)
+        self.notify(instance_id, row)
+
+    # -- a start whose creation rides on its first turn ------------------------------------------
+    async def save_creation(self, active: Active) -> bool:
+        """Make an instance's creation durable now, without its first turn; False: not created."""
+        creation = active.creation
+        if creation is None:
+            return True
+        if not creation.taken:
+            creation.taken = True
+            self.spawn(self._write_creation(active, creation))
+        return await asyncio.shield(creation.saved)
+
+    async def _write_creation(self, active: Active, creation: Creation) -> None:
+        try:
+            created = await self.write(creation.write, "storing a start")
+        except TetherError as exc:
+            self._drop_creation(active, exc)
+            return
+        if not created:
+            self._drop_creation(active, AlreadyActive(active.state.instance_id))
+        elif active.creation is creation:
+            active.epoch = creation.row.epoch
+            active.creation = None
+            creation.saved.set_result(True)
+
+    def abandon_creation(self, active: Active) -> None:
+        """Forget a creation nobody is committing (its caller went away); no-op otherwise."""
+        creation = active.creation
+        if creation is not None and not creation.taken:
+            self._drop_creation(active, Unavailable("the start was abandoned"))
+
+    def _drop_creation(self, active: Active, exc: TetherError) -> None:
+        """The creation was refused or failed: the instance was never stored; forget it here."""
+        creation = active.creation
+        active.creation = None
+        if self.active.get(active.state.instance_id) is active:
+            self.retire(active.state.instance_id)
+        if creation is not None and not creation.saved.done():
+            if isinstance(exc, AlreadyActive):
+                creation.saved.set_result(False)
+            else:
+                creation.saved.set_exception(exc)
+                creation.saved.exception()  # retrieved: the creator may have gone away
+
+    def create_child_tx(self, tx: Tx, child: Any, now: int) -> InstanceRow | MessageRow | None:
+        """Create a child instance; on an ID clash, fail the parent's task instead."""
+        started = child.started
+        existing = tx.get_instance(child.instance_id)
+        if existing is not None and existing.status not in pb.TERMINAL_STATUSES:
+            parent_info = started.executionStarted.parentInstance
+            same_parent = (
+                child.parent_task_id is not None
+                and existing.parent_instance_id == parent_info.workflowInstance.instanceId
+                and existing.parent is not None
+                and pb.ParentInstanceInfo.FromString(existing.parent).taskScheduledId
+                == child.parent_task_id
+            )
+            if same_parent or child.parent_task_id is None:
+                return None
+            failed = pb.HistoryEvent(eventId=-1)
+            failed.timestamp.CopyFrom(to_timestamp(now))
+            failed.childWorkflowInstanceFailed.taskScheduledId = child.parent_task_id
+            details = failed.childWorkflowInstanceFailed.failureDetails
+            details.errorType = "WorkflowInstanceAlreadyExists"
+            details.errorMessage = (
+                f"an active workflow with ID '{child.instance_id}' already exists"
+            )
+            parent_id = parent_info.workflowInstance.instanceId
+            return deliver_tx(
+                tx,
+                parent_id,
+                failed,
+                parent_info.workflowInstance.executionId.value,
+                now,
+            )
+        if existing is not None:
+            tx.delete_instance(child.instance_id)
+        owner = self.node_id if child.app_id == self.app_id else None
+        row = pending_row(started, child.app_id, owner, None)
+        row.epoch = existing.epoch + 1 if existing is not None else 1
+        tx.upsert_instance(row)
+        tx.add_messages(
+            [
+                MessageRow(
+                    msg_id=new_msg_id(),
+                    instance_id=child.instance_id,
+                    app_id=child.app_id,
+                    event=started.SerializeToString(),
+                    visible_at=now,
+                    execution_id=None,
+                    order=now,
+                )
+            ]
+        )
+        return row
+
+
+def task_spec(row: TaskRow) -> TaskSpec:
+    return TaskSpec(
+        instance_id=row.instance_id,
+        execution_id=row.execution_id,
+        task_id=row.task_id,
+        app_id=row.app_id,
+        request=pb.ActivityRequest.FromString(row.request),
+    )

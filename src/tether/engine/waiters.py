@@ -1,0 +1,70 @@
+"""Waiting for an instance to reach a condition, woken by the commits that may satisfy it.
+
+A commit on this node hands its waiters the committed row; a commit elsewhere reaches them
+through the change feed, and they read the row afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from tether.engine.convert import row_from_state
+from tether.engine.host import Host
+from tether.store.base import InstanceRow
+
+
+class Waiters(Host):
+    _watchers: dict[str, set[asyncio.Future[InstanceRow | None]]]
+
+    def notify(self, instance_id: str, row: InstanceRow | None = None) -> None:
+        """Wake the instance's waiters, handing them the just-committed row when there is one."""
+        for fut in self._watchers.pop(instance_id, ()):
+            if not fut.done():
+                fut.set_result(row)
+
+    def notify_all(self) -> None:
+        for instance_id in list(self._watchers):
+            self.notify(instance_id)
+
+    async def get_instance(self, instance_id: str) -> InstanceRow | None:
+        active = self.active.get(instance_id)
+        # Memory answers only while this node surely holds the lease; otherwise the store does
+        # (another node may have moved the instance on meanwhile).
+        if (
+            active is not None
+            and not active.committing
+            and active.creation is None
+            and self.nodes.valid()
+        ):
+            return row_from_state(active.state, self.node_id)
+        return await self.store.read(lambda tx: tx.get_instance(instance_id), keyed=True)
+
+    async def wait_for(
+        self, instance_id: str, condition: Callable[[InstanceRow], bool], timeout: float | None
+    ) -> InstanceRow | None:
+        """Wait until the stored instance satisfies ``condition`` (or is gone); None if unknown."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        committed: InstanceRow | None = None
+        while True:
+            fut: asyncio.Future[InstanceRow | None] = loop.create_future()
+            self._watchers.setdefault(instance_id, set()).add(fut)
+            # A row handed over by a commit is used only if it already satisfies the condition;
+            # otherwise read afresh (after registering), so no later commit can be missed.
+            if committed is not None and condition(committed):
+                row: InstanceRow | None = committed
+            else:
+                row = await self.get_instance(instance_id)
+            if row is None or condition(row) or not self.running:
+                self._watchers.get(instance_id, set()).discard(fut)
+                return row
+            remaining = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+            if remaining <= 0:
+                self._watchers.get(instance_id, set()).discard(fut)
+                return row
+            try:
+                committed = await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                committed = None
+                self._watchers.get(instance_id, set()).discard(fut)

@@ -1,0 +1,73 @@
+-- Version 1, the schema of tether 0.1. Timestamps are integer nanoseconds since the Unix epoch.
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE instances (
+    instance_id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    execution_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER,
+    completed_at INTEGER,
+    scheduled_start INTEGER,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    failure BLOB,
+    parent_instance_id TEXT,
+    parent BLOB,
+    stall BLOB,
+    version_name TEXT,
+    tags TEXT,
+    owner TEXT
+);
+CREATE INDEX instances_app_status ON instances (app_id, status);
+CREATE INDEX instances_owner ON instances (owner);
+CREATE INDEX instances_created ON instances (created_at);
+
+CREATE TABLE history (
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE inbox (
+    msg_id INTEGER PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    event BLOB NOT NULL,
+    visible_at INTEGER NOT NULL,
+    execution_id TEXT,
+    ord INTEGER NOT NULL
+);
+CREATE INDEX inbox_instance ON inbox (instance_id, ord);
+CREATE INDEX inbox_app_ord ON inbox (app_id, ord);
+
+CREATE TABLE tasks (
+    instance_id TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    execution_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    request BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    owner TEXT,
+    PRIMARY KEY (instance_id, task_id)
+) WITHOUT ROWID;
+CREATE INDEX tasks_app ON tasks (app_id, owner);
+
+CREATE TABLE nodes (
+    node_id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    grpc_port INTEGER NOT NULL,
+    http_port INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+);
