@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from tether import pb
-from tether.store import InstanceRow, MessageRow
+from tether.store import Change, InstanceRow, MessageRow
+from tether.store.base import INBOX, INSTANCE, RESYNC
 from tether.store.postgres.store import PostgresStore
 
 
@@ -40,7 +41,7 @@ class Heard:
 
 def _listen(store: PostgresStore) -> Heard:
     heard = Heard()
-    store._listener_callback = heard  # the keyed feed, under the zero-argument callback
+    store.set_change_listener(heard)
     return heard
 
 
@@ -63,27 +64,12 @@ def test_other_stores_changes_arrive_keyed_and_own_ones_do_not(pg_url: str) -> N
             await reader.close()
 
     seen, own = asyncio.run(body())
-    assert seen == [("instance", "app", "i1"), ("inbox", "app", "i1"), ("inbox", "app", "i1")]
+    assert seen == [
+        Change(INSTANCE, "app", "i1"),
+        Change(INBOX, "app", "i1"),
+        Change(INBOX, "app", "i1"),
+    ]
     assert own == []
-
-
-def test_the_zero_argument_callback_is_called_for_other_writers(pg_url: str) -> None:
-    async def body() -> int:
-        writer, reader = PostgresStore(pg_url), PostgresStore(pg_url)
-        calls: list[int] = []
-        try:
-            reader.set_change_listener(lambda: calls.append(1))
-            assert reader._listener.connected.wait(10)
-            await writer.write(lambda tx: tx.upsert_instance(_row("i1")))
-            deadline = time.monotonic() + 20
-            while not calls and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-            return len(calls)
-        finally:
-            await writer.close()
-            await reader.close()
-
-    assert asyncio.run(body()) >= 1
 
 
 def test_a_lost_listening_connection_ends_in_a_resync(pg_databases: Any, pg_url: str) -> None:
@@ -98,8 +84,8 @@ def test_a_lost_listening_connection_ends_in_a_resync(pg_databases: Any, pg_url:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 f"WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
             )
-            return await heard.wait_for(lambda s: ("resync", "", "") in s)
+            return await heard.wait_for(lambda s: Change(RESYNC, "", "") in s)
         finally:
             await store.close()
 
-    assert ("resync", "", "") in asyncio.run(body())
+    assert Change(RESYNC, "", "") in asyncio.run(body())

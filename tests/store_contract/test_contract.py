@@ -15,13 +15,6 @@ from tether.errors import AlreadyExists, StoreError
 from tether.store import InstanceFilter, InstanceRow, MessageRow, TaskRow, open_store
 
 
-@pytest.fixture
-def store_url(store_location: Path | str) -> str:
-    if isinstance(store_location, Path):
-        return f"sqlite:///{store_location}"
-    return store_location
-
-
 def run(url: str, body: Any) -> Any:
     async def main() -> Any:
         store = open_store(url)

@@ -17,12 +17,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tether.store.base import RESYNC, Change
 from tether.store.postgres.queries import QUERIES as Q
-from tether.store.postgres.tx import Change
 
 log = logging.getLogger(__name__)
 
-RESYNC = "resync"
 # Room in one NOTIFY payload (PostgreSQL's limit is 8000 bytes); a longer change is sent as a
 # RESYNC of its app.
 MAX_PAYLOAD = 7900
@@ -32,7 +31,7 @@ def channel_name(schema: str) -> str:
     return f"tether_changes_{schema}"
 
 
-def payloads(origin: str, changes: Sequence[Change]) -> list[str]:
+def payloads(origin: str, changes: Sequence[tuple[str, str, str]]) -> list[str]:
     out: list[str] = []
     for kind, app_id, instance_id in changes:
         text = json.dumps([origin, kind, app_id, instance_id])
@@ -47,7 +46,7 @@ def parse(payload: str) -> tuple[str, Change] | None:
         origin, kind, app_id, instance_id = json.loads(payload)
     except (ValueError, TypeError):
         return None
-    return str(origin), (str(kind), str(app_id), str(instance_id))
+    return str(origin), Change(str(kind), str(app_id), str(instance_id))
 
 
 class ChangeListener:
@@ -88,7 +87,7 @@ class ChangeListener:
                     self.connected.set()
                     backoff = 0.1
                     if not first:  # notifications sent while we were away are lost
-                        self._deliver([(RESYNC, "", "")])
+                        self._deliver([Change(RESYNC, "", "")])
                     first = False
                     self._listen(conn)
             except psycopg.Error as exc:
@@ -119,4 +118,4 @@ class ChangeListener:
             if waited >= self._safety_poll:
                 waited = 0.0
                 conn.execute("SELECT 1")  # also notices a dead connection
-                self._deliver([(RESYNC, "", "")])
+                self._deliver([Change(RESYNC, "", "")])

@@ -5,7 +5,7 @@
 -- name: get_instance
 SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
        completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id,
-       parent, stall, version_name, tags, owner
+       parent, stall, version_name, tags, owner, epoch
 FROM instances WHERE instance_id = %(instance_id)s;
 
 -- name: instance_route
@@ -26,7 +26,7 @@ FROM tasks WHERE instance_id = %(instance_id)s ORDER BY task_id;
 -- The management listing: every filter is optional (NULL), paged by instance id.
 SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
        completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id,
-       parent, stall, version_name, tags, owner
+       parent, stall, version_name, tags, owner, epoch
 FROM instances
 WHERE (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
   AND (%(statuses)s::int[] IS NULL OR status = ANY(%(statuses)s::int[]))
@@ -51,11 +51,8 @@ FROM inbox WHERE (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
 ORDER BY visible_at, msg_id;
 
 -- name: list_nodes
-SELECT node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at
+SELECT node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at, lease_expires
 FROM nodes ORDER BY node_id;
-
--- name: inbox_index
-SELECT msg_id, instance_id FROM inbox WHERE app_id = %(app_id)s;
 
 -- name: orphan_history
 SELECT COUNT(*) FROM history h
@@ -71,13 +68,15 @@ HAVING MIN(seq) <> 0 OR MAX(seq) <> COUNT(*) - 1;
 
 -- name: upsert_instance
 -- Update in place on conflict (a turn rewrites the row; untouched indexes stay as they are).
+-- Owner and epoch are set by the creation and by claims only.
 INSERT INTO instances (instance_id, app_id, name, status, execution_id, created_at, updated_at,
                        started_at, completed_at, scheduled_start, input, output, custom_status,
-                       failure, parent_instance_id, parent, stall, version_name, tags, owner)
+                       failure, parent_instance_id, parent, stall, version_name, tags, owner,
+                       epoch)
 VALUES (%(instance_id)s, %(app_id)s, %(name)s, %(status)s, %(execution_id)s, %(created_at)s,
         %(updated_at)s, %(started_at)s, %(completed_at)s, %(scheduled_start)s, %(input)s,
         %(output)s, %(custom_status)s, %(failure)s, %(parent_instance_id)s, %(parent)s,
-        %(stall)s, %(version_name)s, %(tags)s, %(owner)s)
+        %(stall)s, %(version_name)s, %(tags)s, %(owner)s, %(epoch)s)
 ON CONFLICT (instance_id) DO UPDATE SET
     app_id = excluded.app_id, name = excluded.name, status = excluded.status,
     execution_id = excluded.execution_id, created_at = excluded.created_at,
@@ -86,7 +85,7 @@ ON CONFLICT (instance_id) DO UPDATE SET
     input = excluded.input, output = excluded.output, custom_status = excluded.custom_status,
     failure = excluded.failure, parent_instance_id = excluded.parent_instance_id,
     parent = excluded.parent, stall = excluded.stall, version_name = excluded.version_name,
-    tags = excluded.tags, owner = excluded.owner;
+    tags = excluded.tags;
 
 -- name: delete_instance
 -- One statement for the instance and everything that hangs off it.
@@ -136,32 +135,97 @@ DELETE FROM tasks WHERE instance_id = %(instance_id)s AND task_id = %(task_id)s
 -- name: clear_tasks
 DELETE FROM tasks WHERE instance_id = %(instance_id)s;
 
--- name: claim_instances
--- Non-terminal instances of an app with no live owner. A concurrent claimer waits on the row
--- lock and re-checks the owner after the first commits, so an instance is claimed once.
-UPDATE instances SET owner = %(node_id)s
-WHERE app_id = %(app_id)s AND status <> ALL(%(terminal)s::int[])
-  AND (owner IS NULL OR owner <> ALL(%(live)s::text[]))
-RETURNING instance_id;
+-- name: store_now
+-- The store's clock: the server's, in ns (the same for every node).
+SELECT (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint;
 
--- name: claim_instance
-UPDATE instances SET owner = %(node_id)s
-WHERE instance_id = %(instance_id)s
-  AND (owner IS NULL OR owner = %(node_id)s OR owner <> ALL(%(live)s::text[]));
+-- name: fence
+-- The instance's lease as it stands, its row locked until the commit (a claimer waits, then
+-- sees the new owner), with the owner's node lease and the clock read in the same statement.
+SELECT i.owner, i.epoch, n.lease_expires,
+       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint
+FROM instances i LEFT JOIN nodes n ON n.node_id = i.owner
+WHERE i.instance_id = %(instance_id)s
+FOR UPDATE OF i;
+
+-- name: node_lease
+SELECT (SELECT lease_expires FROM nodes WHERE node_id = %(node_id)s),
+       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint;
+
+-- name: claim_instances
+-- Non-terminal instances of an app without a live owner, oldest first: at most the batch
+-- bound and this node's fair share (the app's non-terminal instances over its live nodes, less
+-- what it owns). Rows another transaction holds are skipped, not waited for: a claim never
+-- queues behind an owner's write or another claimer; each claimed epoch grows by one.
+WITH live AS (SELECT node_id, app_id FROM nodes WHERE lease_expires > %(now)s),
+counts AS (
+    SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE owner = %(node_id)s) AS mine
+    FROM instances WHERE app_id = %(app_id)s AND status <> ALL(%(terminal)s::int[])
+),
+share AS (
+    SELECT LEAST(%(limit)s::bigint,
+                 GREATEST(0, ceil(c.total::numeric
+                                  / GREATEST(1, (SELECT COUNT(*) FROM live
+                                                 WHERE app_id = %(app_id)s)))::bigint
+                             - c.mine)) AS n
+    FROM counts c
+),
+pick AS (
+    SELECT instance_id FROM instances
+    WHERE app_id = %(app_id)s AND status <> ALL(%(terminal)s::int[])
+      AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
+    ORDER BY created_at
+    LIMIT (SELECT n FROM share)
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE instances i SET owner = %(node_id)s, epoch = i.epoch + 1
+FROM pick WHERE i.instance_id = pick.instance_id
+RETURNING i.instance_id, i.epoch;
 
 -- name: claim_tasks
-UPDATE tasks SET owner = %(node_id)s
-WHERE app_id = %(app_id)s AND (owner IS NULL OR owner <> ALL(%(live)s::text[]))
-RETURNING instance_id, task_id, execution_id, app_id, request, created_at, owner;
+-- Activity tasks of an app without a live owner: a share of them (over the app's live nodes),
+-- at most the batch bound, skipping rows another transaction holds.
+WITH live AS (SELECT node_id, app_id FROM nodes WHERE lease_expires > %(now)s),
+claimable AS (
+    SELECT instance_id, task_id, created_at FROM tasks
+    WHERE app_id = %(app_id)s AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
+),
+share AS (
+    SELECT LEAST(%(limit)s::bigint,
+                 ceil((SELECT COUNT(*) FROM claimable)::numeric
+                      / GREATEST(1, (SELECT COUNT(*) FROM live WHERE app_id = %(app_id)s))
+                 )::bigint) AS n
+),
+pick AS (
+    SELECT t.instance_id, t.task_id FROM tasks t
+    JOIN claimable c ON c.instance_id = t.instance_id AND c.task_id = t.task_id
+    ORDER BY t.created_at
+    LIMIT (SELECT n FROM share)
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE tasks t SET owner = %(node_id)s
+FROM pick WHERE t.instance_id = pick.instance_id AND t.task_id = pick.task_id
+RETURNING t.instance_id, t.task_id, t.execution_id, t.app_id, t.request, t.created_at, t.owner;
 
--- name: upsert_node
-INSERT INTO nodes (node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at)
+-- name: register_node
+INSERT INTO nodes (node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at,
+                   lease_expires)
 VALUES (%(node_id)s, %(app_id)s, %(host)s, %(pid)s, %(grpc_port)s, %(http_port)s,
-        %(started_at)s, %(heartbeat_at)s)
+        %(started_at)s, %(now)s, %(now)s + %(lease_ns)s)
 ON CONFLICT (node_id) DO UPDATE SET
     app_id = excluded.app_id, host = excluded.host, pid = excluded.pid,
     grpc_port = excluded.grpc_port, http_port = excluded.http_port,
-    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at;
+    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+    lease_expires = excluded.lease_expires;
+
+-- name: renew_node
+-- Only a lease still running is extended: an expired one may already have lost its work.
+UPDATE nodes SET heartbeat_at = %(now)s, lease_expires = %(now)s + %(lease_ns)s
+WHERE node_id = %(node_id)s AND lease_expires > %(now)s
+RETURNING lease_expires;
+
+-- name: expire_node
+UPDATE nodes SET lease_expires = 0 WHERE node_id = %(node_id)s;
 
 -- name: delete_node
 DELETE FROM nodes WHERE node_id = %(node_id)s;

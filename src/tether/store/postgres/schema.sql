@@ -22,7 +22,8 @@ CREATE TABLE instances (
     stall BYTEA,
     version_name TEXT,
     tags TEXT,
-    owner TEXT
+    owner TEXT,
+    epoch BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX instances_app_status ON instances (app_id, status);
 CREATE INDEX instances_owner ON instances (owner);
@@ -58,6 +59,7 @@ CREATE TABLE tasks (
     PRIMARY KEY (instance_id, task_id)
 );
 CREATE INDEX tasks_app ON tasks (app_id, owner);
+CREATE INDEX tasks_owner ON tasks (owner);
 
 CREATE TABLE nodes (
     node_id TEXT PRIMARY KEY,
@@ -67,5 +69,7 @@ CREATE TABLE nodes (
     grpc_port INTEGER NOT NULL,
     http_port INTEGER NOT NULL,
     started_at BIGINT NOT NULL,
-    heartbeat_at BIGINT NOT NULL
+    heartbeat_at BIGINT NOT NULL,
+    lease_expires BIGINT NOT NULL DEFAULT 0
 );
+CREATE INDEX nodes_app ON nodes (app_id, lease_expires);

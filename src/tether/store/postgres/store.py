@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -29,12 +29,13 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tether.errors import StoreError, StoreUnavailable
+from tether.store.base import Change
 from tether.store.postgres.config import describe, parse_target
 from tether.store.postgres.errors import translate
 from tether.store.postgres.listener import ChangeListener, channel_name, payloads
 from tether.store.postgres.migrate import migrate
 from tether.store.postgres.queries import QUERIES as Q
-from tether.store.postgres.tx import Change, PostgresTx
+from tether.store.postgres.tx import PostgresTx, StoreClock
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class PostgresStore:
         self._origin = uuid.uuid4().hex
         self._channel = channel_name(target.schema)
         self._kwargs = connect_kwargs(target.conninfo, target.schema)
-        self._listener_callback: Callable[[list[Change]], None] | None = None
+        self._listener_callback: Callable[[Sequence[Change]], None] | None = None
+        self._clock = StoreClock()
         self._closed = False
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             target.conninfo,
@@ -112,8 +114,8 @@ class PostgresStore:
         self._listener.start()
 
     # -- change feed -----------------------------------------------------------------------------
-    def set_change_listener(self, callback: Callable[[], None]) -> None:
-        self._listener_callback = lambda changes: callback()
+    def set_change_listener(self, callback: Callable[[Sequence[Change]], None]) -> None:
+        self._listener_callback = callback
 
     def _on_changes(self, changes: list[Change]) -> None:
         callback = self._listener_callback
@@ -147,7 +149,7 @@ class PostgresStore:
                 with self._pool.connection() as conn:
                     conn.execute(_BEGIN_WRITE if write else _BEGIN_READ)
                     began = True
-                    tx = PostgresTx(conn)
+                    tx = PostgresTx(conn, self._clock)
                     try:
                         result = fn(tx)
                         if write and tx.changes:
@@ -155,7 +157,7 @@ class PostgresStore:
                                 Q["notify"],
                                 {
                                     "channel": self._channel,
-                                    "payloads": payloads(self._origin, list(tx.changes)),
+                                    "payloads": payloads(self._origin, sorted(tx.changes)),
                                 },
                             )
                     except BaseException:

@@ -2,29 +2,50 @@
 
 A write also records what it changed (kind, app, instance), which the store announces with
 ``NOTIFY`` just before the commit, so other nodes learn which instances changed.
+
+The store's clock is the server's (``clock_timestamp()``): one clock for every node, whatever
+their own say. Within one store object it never goes back (a value below one already seen is
+raised to it); across processes it is as monotonic as the server's clock.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from tether import pb
-from tether.store.base import InstanceFilter, InstanceRow, MessageRow, NodeRow, TaskRow
+from tether.errors import LeaseLost
+from tether.store.base import (
+    INBOX,
+    INSTANCE,
+    TASK,
+    TERMINAL_STATUSES,
+    InstanceFilter,
+    InstanceRow,
+    Lease,
+    MessageRow,
+    NodeRow,
+    TaskRow,
+)
 from tether.store.postgres.queries import QUERIES as Q
 
-_TERMINAL = sorted(pb.TERMINAL_STATUSES)
+_TERMINAL = sorted(TERMINAL_STATUSES)
 
-# Change kinds (as the change feed names them).
-INSTANCE = "instance"
-INBOX = "inbox"
-TASK = "task"
-NODE = "node"
 
-Change = tuple[str, str, str]  # (kind, app_id, instance_id)
+class StoreClock:
+    """The server's clock as seen by one store object, held from ever going back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def observe(self, server_ns: int) -> int:
+        with self._lock:
+            self._last = max(self._last, int(server_ns))
+            return self._last
 
 
 def _instance(row: Sequence[Any]) -> InstanceRow:
@@ -49,6 +70,7 @@ def _instance(row: Sequence[Any]) -> InstanceRow:
         version_name=row[17],
         tags=json.loads(row[18]) if row[18] else {},
         owner=row[19],
+        epoch=row[20],
     )
 
 
@@ -77,10 +99,12 @@ def _task(row: Sequence[Any]) -> TaskRow:
 
 
 class PostgresTx:
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], clock: StoreClock) -> None:
         self.conn = conn
         self.cur = conn.cursor()
-        self.changes: dict[Change, None] = {}  # ordered and deduplicated
+        self._clock = clock
+        self._now: int | None = None
+        self.changes: set[tuple[str, str, str]] = set()  # (kind, app_id, instance_id)
 
     def _rows(self, name: str, /, **params: Any) -> list[Any]:
         self.cur.execute(Q[name], params)
@@ -95,9 +119,19 @@ class PostgresTx:
         return self.cur.rowcount
 
     def _changed(self, kind: str, app_id: str, instance_id: str) -> None:
-        self.changes[(kind, app_id, instance_id)] = None
+        self.changes.add((kind, app_id, instance_id))
+
+    def _saw_clock(self, server_ns: int) -> int:
+        if self._now is None:
+            self._now = self._clock.observe(server_ns)
+        return self._now
 
     # -- reads -------------------------------------------------------------------------------
+    def store_now(self) -> int:
+        if self._now is None:
+            self._saw_clock(self._one("store_now")[0])
+        assert self._now is not None
+        return self._now
     def get_instance(self, instance_id: str) -> InstanceRow | None:
         row = self._one("get_instance", instance_id=instance_id)
         return _instance(row) if row else None
@@ -141,9 +175,6 @@ class PostgresTx:
     def list_nodes(self) -> list[NodeRow]:
         return [NodeRow(*r) for r in self._rows("list_nodes")]
 
-    def inbox_index(self, app_id: str) -> list[tuple[int, str]]:
-        return [(r[0], r[1]) for r in self._rows("inbox_index", app_id=app_id)]
-
     def check_integrity(self) -> list[str]:
         problems: list[str] = []
         orphans = self._one("orphan_history")[0]
@@ -179,6 +210,7 @@ class PostgresTx:
             version_name=row.version_name,
             tags=json.dumps(row.tags) if row.tags else None,
             owner=row.owner,
+            epoch=row.epoch,
         )
         self._changed(INSTANCE, row.app_id, row.instance_id)
 
@@ -219,9 +251,10 @@ class PostgresTx:
                 self._changed(INBOX, app_id, instance_id)
 
     def clear_messages(self, instance_id: str, only_execution: str | None = None) -> None:
-        rows = self._rows("clear_messages", instance_id=instance_id, execution_id=only_execution)
-        for app_id, _ in rows[:1]:
-            self._changed(INBOX, app_id, instance_id)
+        route = self.instance_route(instance_id)
+        if route is not None:
+            self._changed(INBOX, route[0], instance_id)
+        self._run("clear_messages", instance_id=instance_id, execution_id=only_execution)
 
     def add_tasks(self, rows: Sequence[TaskRow]) -> None:
         if not rows:
@@ -237,7 +270,8 @@ class PostgresTx:
             owners=[r.owner for r in rows],
         )
         for r in rows:
-            self._changed(TASK, r.app_id, r.instance_id)
+            if r.owner is None:  # only work nobody runs yet needs another node's attention
+                self._changed(TASK, r.app_id, r.instance_id)
 
     def take_task(self, instance_id: str, execution_id: str | None, task_id: int) -> bool:
         taken = self._run(
@@ -248,29 +282,49 @@ class PostgresTx:
     def clear_tasks(self, instance_id: str) -> None:
         self._run("clear_tasks", instance_id=instance_id)
 
-    def claim_instances(self, node_id: str, app_id: str, live_nodes: Sequence[str]) -> list[str]:
+    def fence(self, instance_id: str, owner: str, epoch: int) -> None:
+        found = self._one("fence", instance_id=instance_id)
+        if found is None:
+            raise LeaseLost(f"instance '{instance_id}' is gone (purged or replaced)")
+        now = self._saw_clock(found[3])
+        if found[0] != owner or found[1] != epoch:
+            raise LeaseLost(
+                f"instance '{instance_id}' is now owned by {found[0]!r} at epoch {found[1]}, "
+                f"not by {owner!r} at epoch {epoch}"
+            )
+        if found[2] is None or found[2] <= now:
+            raise LeaseLost(f"the lease of node {owner!r} on '{instance_id}' has expired")
+
+    def _require_live(self, node_id: str) -> int:
+        expires, server_now = self._one("node_lease", node_id=node_id)
+        now = self._saw_clock(server_now)
+        if expires is None or expires <= now:
+            raise LeaseLost(f"node {node_id!r} has no live lease; it must register anew")
+        return now
+
+    def claim_instances(self, node_id: str, app_id: str, limit: int) -> list[Lease]:
+        now = self._require_live(node_id)
         rows = self._rows(
             "claim_instances",
             node_id=node_id,
             app_id=app_id,
             terminal=_TERMINAL,
-            live=list(live_nodes),
+            now=now,
+            limit=limit,
         )
-        return [r[0] for r in rows]
+        return [Lease(r[0], node_id, r[1]) for r in rows]
 
-    def claim_instance(self, instance_id: str, node_id: str, live_nodes: Sequence[str]) -> bool:
-        claimed = self._run(
-            "claim_instance", instance_id=instance_id, node_id=node_id, live=list(live_nodes)
-        )
-        return claimed > 0
-
-    def claim_tasks(self, node_id: str, app_id: str, live_nodes: Sequence[str]) -> list[TaskRow]:
-        rows = self._rows("claim_tasks", node_id=node_id, app_id=app_id, live=list(live_nodes))
+    def claim_tasks(self, node_id: str, app_id: str, limit: int) -> list[TaskRow]:
+        now = self._require_live(node_id)
+        rows = self._rows("claim_tasks", node_id=node_id, app_id=app_id, now=now, limit=limit)
         return [_task(r) for r in rows]
 
-    def upsert_node(self, row: NodeRow) -> None:
+    def register_node(self, row: NodeRow, lease_ns: int) -> int:
+        now = self.store_now()
+        row.heartbeat_at = now
+        row.lease_expires = now + lease_ns
         self._run(
-            "upsert_node",
+            "register_node",
             node_id=row.node_id,
             app_id=row.app_id,
             host=row.host,
@@ -278,9 +332,19 @@ class PostgresTx:
             grpc_port=row.grpc_port,
             http_port=row.http_port,
             started_at=row.started_at,
-            heartbeat_at=row.heartbeat_at,
+            now=now,
+            lease_ns=lease_ns,
         )
+        return row.lease_expires
+
+    def renew_node(self, node_id: str, lease_ns: int) -> int:
+        found = self._one("renew_node", node_id=node_id, now=self.store_now(), lease_ns=lease_ns)
+        if found is None:
+            raise LeaseLost(f"the lease of node {node_id!r} expired before it was renewed")
+        return int(found[0])
+
+    def expire_node(self, node_id: str) -> None:
+        self._run("expire_node", node_id=node_id)
 
     def delete_node(self, node_id: str) -> None:
         self._run("delete_node", node_id=node_id)
-        self._changed(NODE, "", node_id)
