@@ -31,6 +31,9 @@ from tether.store.base import (
     TaskRow,
 )
 from tether.store.postgres.queries import QUERIES as Q
+from tether.store.rows import instance_row as _instance
+from tether.store.rows import message_row as _message
+from tether.store.rows import task_row as _task
 
 _TERMINAL = sorted(TERMINAL_STATUSES)
 
@@ -46,56 +49,6 @@ class StoreClock:
         with self._lock:
             self._last = max(self._last, int(server_ns))
             return self._last
-
-
-def _instance(row: Sequence[Any]) -> InstanceRow:
-    return InstanceRow(
-        instance_id=row[0],
-        app_id=row[1],
-        name=row[2],
-        status=row[3],
-        execution_id=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        started_at=row[7],
-        completed_at=row[8],
-        scheduled_start=row[9],
-        input=row[10],
-        output=row[11],
-        custom_status=row[12],
-        failure=row[13],
-        parent_instance_id=row[14],
-        parent=row[15],
-        stall=row[16],
-        version_name=row[17],
-        tags=json.loads(row[18]) if row[18] else {},
-        owner=row[19],
-        epoch=row[20],
-    )
-
-
-def _message(row: Sequence[Any]) -> MessageRow:
-    return MessageRow(
-        msg_id=row[0],
-        instance_id=row[1],
-        app_id=row[2],
-        event=row[3],
-        visible_at=row[4],
-        execution_id=row[5],
-        order=row[6],
-    )
-
-
-def _task(row: Sequence[Any]) -> TaskRow:
-    return TaskRow(
-        instance_id=row[0],
-        task_id=row[1],
-        execution_id=row[2],
-        app_id=row[3],
-        request=row[4],
-        created_at=row[5],
-        owner=row[6],
-    )
 
 
 class PostgresTx:
