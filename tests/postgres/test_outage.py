@@ -124,3 +124,51 @@ def _state_or_none(raw: Raw, instance_id: str) -> Any:
         return raw.state(instance_id)
     except grpc.RpcError:
         return None
+
+
+def test_a_tether_under_load_loses_no_acknowledged_start_across_a_restart(tmp_path: Any) -> None:
+    """Clients keep starting workflows through a real ``tether serve`` while PostgreSQL restarts:
+    every start that was answered OK is stored; the others failed with UNAVAILABLE."""
+    import threading
+
+    with postgres_cluster() as pg:
+        url = pg.create_database("app")
+        sidecar = SidecarProcess(
+            url, app_id="testapp", home=tmp_path / "home", extra_args=["--start-wait", "0"]
+        ).start()
+        acked: list[str] = []
+        codes: list[Any] = []
+        stop = threading.Event()
+
+        def client(c: int) -> None:
+            raw = Raw(sidecar.grpc_port)
+            i = 0
+            try:
+                while not stop.is_set():
+                    iid = f"c{c}-{i}"
+                    i += 1
+                    try:
+                        raw.start("wf", iid)
+                    except grpc.RpcError as exc:
+                        codes.append(exc.code())
+                    else:
+                        acked.append(iid)
+            finally:
+                raw.close()
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+        try:
+            for t in threads:
+                t.start()
+            wait_until(lambda: len(acked) >= 100, timeout=60)
+            pg.restart()
+            restarted_at = len(acked)
+            wait_until(lambda: len(acked) >= restarted_at + 100, timeout=120)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+            sidecar.stop()
+        stored = set(pg.psql("SELECT instance_id FROM tether.instances", "app").split())
+    assert set(acked) <= stored, f"lost acknowledged starts: {sorted(set(acked) - stored)[:5]}"
+    assert set(codes) <= {grpc.StatusCode.UNAVAILABLE}, set(codes)
