@@ -41,14 +41,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _PER_BACKEND = ("store_contract", "conformance")
 
 
+def chosen_backends(config: pytest.Config) -> list[str]:
+    chosen = [b.strip() for b in str(config.getoption("--backends")).split(",") if b.strip()]
+    unknown = sorted(set(chosen) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"--backends: unknown {unknown}; choose from {BACKENDS}")
+    return chosen
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     suite = Path(str(metafunc.definition.path)).parent.name
     if "backend" in metafunc.fixturenames and suite in _PER_BACKEND:
-        chosen = [b.strip() for b in metafunc.config.getoption("--backends").split(",")]
-        unknown = sorted(set(chosen) - set(BACKENDS))
-        if unknown:
-            raise pytest.UsageError(f"--backends: unknown {unknown}; choose from {BACKENDS}")
-        metafunc.parametrize("backend", chosen)
+        metafunc.parametrize("backend", chosen_backends(metafunc.config))
 
 
 @pytest.fixture
@@ -57,8 +61,10 @@ def backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_databases() -> Iterator[Any]:
+def pg_databases(pytestconfig: pytest.Config) -> Iterator[Any]:
     """Fresh PostgreSQL databases from one session-wide cluster (see FreshDatabases)."""
+    if "postgres" not in chosen_backends(pytestconfig):
+        pytest.skip("PostgreSQL is not among --backends")
     from tether.store.postgres.store import PostgresStore
     from tether.testing.postgres import FreshDatabases, postgres_cluster
 

@@ -7,6 +7,14 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import chosen_backends
+
+
+@pytest.fixture(autouse=True)
+def _postgres_chosen(pytestconfig: pytest.Config) -> None:
+    if "postgres" not in chosen_backends(pytestconfig):
+        pytest.skip("PostgreSQL is not among --backends")
+
 
 @pytest.fixture
 def pg_url(pg_databases: Any) -> Iterator[str]:
