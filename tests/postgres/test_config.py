@@ -88,3 +88,29 @@ def test_keyword_form_and_schema_open_a_store(pg_databases: object) -> None:
         assert int(tables) >= 6
     finally:
         pg_databases.drop(url)
+
+
+def test_tether_store_may_name_a_postgres_store(
+    pg_databases: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tether.settings import Settings
+    from tether.testing.postgres import FreshDatabases
+
+    assert isinstance(pg_databases, FreshDatabases)
+    url = pg_databases.new()
+    try:
+        keywords = pg_databases.cluster.keywords(url.rsplit("/", 1)[-1])
+        monkeypatch.setenv("TETHER_STORE", keywords)
+        settings = Settings(app_id="a")
+        assert settings.store_url == keywords
+
+        async def body() -> str:
+            store = open_store(settings.store_url)
+            try:
+                return store.kind
+            finally:
+                await store.close()
+
+        assert asyncio.run(body()) == "postgres"
+    finally:
+        pg_databases.drop(url)

@@ -8,6 +8,16 @@ from psycopg_pool import PoolTimeout
 
 from tether.errors import Conflict, StoreError, StoreFull, StoreUnavailable
 
+
+class CommitOutcomeUnknown(StoreError):
+    """The connection was lost during ``COMMIT``: the write may or may not be stored. Not a
+    ``StoreUnavailable`` (whose writes are known not to have happened, so the engine retries
+    them): the caller must read the store to learn the outcome. Clients see it as passing."""
+
+    grpc_code = "UNAVAILABLE"
+    http_status = 503
+
+
 # SQLSTATE classes: 08 connection exception, 57 operator intervention (shutdown, cancel),
 # 53 insufficient resources, 40 transaction rollback (deadlock, serialization), 23 constraints.
 _UNAVAILABLE_CLASSES = ("08", "57", "40")

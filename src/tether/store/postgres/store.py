@@ -28,10 +28,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from tether.errors import StoreError, StoreUnavailable
+from tether.errors import StoreError
 from tether.store.base import Change
 from tether.store.postgres.config import describe, parse_target
-from tether.store.postgres.errors import translate
+from tether.store.postgres.errors import CommitOutcomeUnknown, translate
 from tether.store.postgres.listener import ChangeListener, channel_name, payloads
 from tether.store.postgres.migrate import migrate
 from tether.store.postgres.queries import QUERIES as Q
@@ -172,8 +172,8 @@ class PostgresStore:
             except psycopg.OperationalError as exc:
                 if not began and attempt < self._pool.max_size:
                     continue
-                if committing:
-                    raise StoreUnavailable(
+                if committing and write:
+                    raise CommitOutcomeUnknown(
                         f"the PostgreSQL store {self.where} went away while committing: this "
                         f"write may or may not have been stored ({_first_line(exc)}); retry "
                         "once the database is back"
