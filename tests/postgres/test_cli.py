@@ -28,6 +28,9 @@ def test_cli_reads_a_postgres_store_with_no_tether_running(
     pg_databases: FreshDatabases,
     tmp_path: Path,
 ) -> None:
+    # The running tether's registry entry holds the store URL (a password, maybe): owner-only.
+    entries = list((sidecar.home / "run").glob("*.json"))
+    assert entries and all(e.stat().st_mode & 0o077 == 0 for e in entries)
     wf_client.schedule_new_workflow("HelloWorkflow", input="pg", instance_id="hello-1")
     wf_client.wait_for_workflow_completion("hello-1", timeout_in_seconds=30)
     wf_client.schedule_new_workflow("TimerWorkflow", input=180000, instance_id="timer-1")
