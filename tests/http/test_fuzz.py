@@ -55,7 +55,6 @@ def _import_all_of_schemathesis() -> None:
 
 _import_all_of_schemathesis()
 
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The HTTP tests' sidecar, with its worker in a process of its own (tests/http/workflows.py

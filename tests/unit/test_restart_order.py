@@ -1,28 +1,37 @@
-"""Continue-as-new: the new execution's start and carried-over events sort before every other
-inbox message, including one whose append was stamped before the turn's commit but reached
-memory only after it (its own commit was still on the way)."""
+"""Continue-as-new carries events over ahead of everything else, even a late-stored event.
+
+An event is stamped (its inbox order) when sent and reaches memory once stored; one stamped
+before a turn ends may reach memory only after the turn's restart was computed. The carried-over
+events must still sort before it, or a workflow sees its events out of order (conformance:
+test_continue_as_new_save_events saw [1, 2, 3, 5, 4] under load).
+"""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from tether import pb
 from tether.core.commit import restart_messages
-from tether.core.state import Message
-from tether.core.turns import TurnPlan
+from tether.core.state import InstanceState, Message
+from tether.core.turns import ContinueAsNew, TurnPlan, TurnResult
 
 
-def test_carried_events_sort_before_an_event_still_committing() -> None:
-    consumed = Message(1, pb.HistoryEvent(), 100, None, 100)
-    state = SimpleNamespace(inbox=[consumed])
-    plan = TurnPlan([], [consumed.msg_id], [])
-    carried = [pb.HistoryEvent(eventId=-1), pb.HistoryEvent(eventId=-1)]
-    result = SimpleNamespace(
-        continue_as_new=SimpleNamespace(started=pb.HistoryEvent(), carryover=carried)
-    )
-    # An event raised at t=200 is committing while the turn commits at t=300; it joins the inbox
-    # (with order 200) only after restart_messages ran.
-    restart = restart_messages(state, plan, result, 300, [10, 11, 12])  # type: ignore[arg-type]
-    late = Message(2, pb.HistoryEvent(), 200, None, 200)
-    inbox = sorted([*restart, late], key=lambda m: (m.order, m.msg_id))
-    assert [m.msg_id for m in inbox] == [10, 11, 12, 2]
+def _raised(value: int) -> Message:
+    event = pb.HistoryEvent(eventId=-1)
+    event.eventRaised.name = "item"
+    event.eventRaised.input.value = str(value)
+    return Message(msg_id=value, event=event, visible_at=0, execution_id=None, order=1000 + value)
+
+
+def test_carried_over_events_sort_before_an_event_stored_after_the_turn() -> None:
+    state = InstanceState(instance_id="i", app_id="a", name="wf", execution_id="e1")
+    three, four = _raised(3), _raised(4)
+    state.inbox = [three, four]
+    plan = TurnPlan([three.event, four.event], [three.msg_id, four.msg_id], [])
+    started = pb.HistoryEvent(eventId=-1)
+    started.executionStarted.name = "wf"
+    result = TurnResult(continue_as_new=ContinueAsNew(started=started, carryover=[four.event]))
+    turn_end = 2000
+    restart = restart_messages(state, plan, result, turn_end, [90, 91])
+    late = _raised(5)  # sent before the turn ended, in memory only after the restart was made
+    assert late.order < turn_end
+    ordered = sorted([*restart, late], key=lambda m: (m.order, m.msg_id))
+    assert [m.msg_id for m in ordered] == [90, 91, 5]

@@ -90,9 +90,9 @@ def restart_messages(
     """Inbox messages that start a continued-as-new execution: its start, then carried-over events.
 
     They sort before anything still in the inbox, so carried-over events keep their place ahead of
-    events that arrived during the turn. They also sort before the turn's own messages: an event
-    whose append is still committing was stamped after those but may be stamped before ``now``
-    (it reaches memory only once its commit returns).
+    events that arrived during the turn; and before the messages the turn consumed, since an event
+    that arrived during the turn may be stamped earlier than the turn's end (stamped when sent,
+    stored later) without being in memory yet.
     """
     assert result.continue_as_new is not None
     events = [result.continue_as_new.started, *result.continue_as_new.carryover]

@@ -141,8 +141,10 @@ class Activities(Host):
         failure: BaseException | None = None
         try:
             ok = await self.write(commit, f"storing an activity result of {instance_id!r}")
-        except TetherError as exc:
+        except Exception as exc:  # whatever failed, the result is asked for again
             failure = exc
+            if not isinstance(exc, TetherError):
+                raise
         finally:
             active.unsaved.pop(message.msg_id, None)
             stored.set_result(ok)

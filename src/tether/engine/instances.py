@@ -7,8 +7,9 @@ Phases of an owned instance (``Active.phase``):
 - ``turn``: a work item is out with a worker (or waiting for one).
 - ``committing``: a turn's (or dropped messages') commit is on its way; nothing else starts.
 
-Only the turn machinery moves an instance between phases, and every commit leaves
-``committing`` in a ``finally``, so no failure can leave an instance stuck in it.
+Phases change only through the transition methods below (called by the turn machinery), and
+every commit leaves ``committing`` in a ``finally`` (:meth:`Active.commit_phase`), so no failure
+can leave an instance stuck in it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,25 @@ class Active:
         if self.committing:
             return "committing"
         return "turn" if self.turn is not None else "idle"
+
+    # -- transitions (the only places the phase changes) -------------------------------------
+    def start_turn(self, plan: TurnPlan, work: Work) -> None:
+        self.plan = plan
+        self.turn = work
+
+    def end_turn(self) -> None:
+        """The turn is done, withdrawn or lost; the next one may be planned."""
+        self.turn = None
+        self.plan = None
+
+    def begin_commit(self) -> None:
+        """A commit is about to be spawned; :meth:`commit_phase` around it ends the phase."""
+        self.committing = True
+
+    def created(self, epoch: int) -> None:
+        """The creation is durable, at the lease epoch its write decided."""
+        self.epoch = epoch
+        self.creation = None
 
     @contextmanager
     def commit_phase(self) -> Iterator[None]:

@@ -153,8 +153,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             if work.kind == "turn":
                 active = self.active.get(work.instance_id)
                 if active is not None and active.turn is work and not active.committing:
-                    active.turn = None
-                    active.plan = None
+                    active.end_turn()
                     self.schedule(active)
             else:
                 self.dispatcher.send(work)

@@ -30,7 +30,7 @@ from tether.engine.dispatch import Work, WorkerStream
 from tether.engine.host import Host
 from tether.engine.instances import Active, AlreadyActive, Creation, has_terminate
 from tether.engine.txops import deliver_tx
-from tether.errors import LeaseLost, TetherError, Unavailable
+from tether.errors import LeaseLost, StoreError, TetherError, Unavailable
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ class Turns(Host):
             # The turn is parked until a worker connects and no worker has seen it: withdraw it
             # and plan afresh, so what arrived since (e.g. a terminate) is part of the turn.
             self.dispatcher.finish(active.turn)
-            active.turn = None
-            active.plan = None
+            active.end_turn()
         if not self.running or active.turn is not None or active.committing:
             return
         if not self.nodes.valid():
@@ -107,28 +106,27 @@ class Turns(Host):
             return
         active.retry_stall = False
         if not plan.new_events:
-            active.committing = True
+            active.begin_commit()
             self.spawn(self._commit_drops(active, plan.dropped))
             return
         if plan.delivers_terminate is not None and (
             stalled or not self.dispatcher.connected or not state.started
         ):
-            active.committing = True
+            active.begin_commit()
             self.spawn(self._commit_turn(active, plan, force_terminate(state, plan, now), now))
             return
         size = state.history_size + sum(e.ByteSize() for e in plan.new_events)
         if size > self.settings.max_payload_bytes:
-            active.committing = True
+            active.begin_commit()
             self.spawn(self._stall_oversized(active, plan, size, now))
             return
-        active.plan = plan
         work = Work(
             kind="turn",
             instance_id=state.instance_id,
             execution_id=state.execution_id,
             build=lambda stream: self._turn_item(active, stream),
         )
-        active.turn = work
+        active.start_turn(plan, work)
         self.dispatcher.send(work)
 
     def _turn_item(self, active: Active, stream: WorkerStream) -> Any:
@@ -164,7 +162,7 @@ class Turns(Host):
         self.dispatcher.finish(work)
         now = now_ns()
         result = apply_response(active.state, active.plan, response, now)
-        active.committing = True
+        active.begin_commit()
         await self._commit_turn(active, active.plan, result, now)
 
     # -- committing ----------------------------------------------------------------------------
@@ -199,8 +197,10 @@ class Turns(Host):
                 return
             try:
                 await self.write(commit, f"dropping stale messages of {instance_id!r}")
-            except TetherError as exc:
+            except Exception as exc:
                 self._failed(active, exc)
+                if not isinstance(exc, TetherError):
+                    raise
                 return
             active.remove_messages(dropped)
         self.schedule(active)
@@ -314,19 +314,19 @@ class Turns(Host):
 
         try:
             delivered, created = await self.write(commit, f"committing a turn of {instance_id!r}")
-        except TetherError as exc:
-            active.turn = None
-            active.plan = None
+        except Exception as exc:  # whatever failed, memory must not stay half-way
+            active.end_turn()
             if creation is not None:
-                self._drop_creation(active, exc)
+                self._drop_creation(active, as_tether_error(exc))
             else:
                 self._failed(active, exc)
+            if not isinstance(exc, TetherError):
+                raise
             return None
 
         # Durable: now memory and the outside world may see it.
         if creation is not None:
-            active.epoch = creation.row.epoch
-            active.creation = None
+            active.created(creation.row.epoch)
             creation.saved.set_result(True)
         active.remember_gone(removed)
         apply_result(state, plan, result, meta, restart)
@@ -335,8 +335,7 @@ class Turns(Host):
                 self.dispatcher.finish(outstanding)
             active.tasks.clear()
             self.dispatcher.forget_instance(instance_id)
-        active.turn = None
-        active.plan = None
+        active.end_turn()
         return delivered, created, row
 
     def _after_turn(
@@ -381,8 +380,7 @@ class Turns(Host):
         if not created:
             self._drop_creation(active, AlreadyActive(active.state.instance_id))
         elif active.creation is creation:
-            active.epoch = creation.row.epoch
-            active.creation = None
+            active.created(creation.row.epoch)
             creation.saved.set_result(True)
 
     def abandon_creation(self, active: Active) -> None:
@@ -455,6 +453,14 @@ class Turns(Host):
             ]
         )
         return row
+
+
+def as_tether_error(exc: BaseException) -> TetherError:
+    if isinstance(exc, TetherError):
+        return exc
+    error = StoreError(f"an unexpected error: {exc!r}")
+    error.__cause__ = exc
+    return error
 
 
 def task_spec(row: TaskRow) -> TaskSpec:

@@ -287,7 +287,9 @@ class SqliteStore:
                     if not alone:
                         conn.execute("RELEASE job")
                     if isinstance(exc, sqlite3.Error):
-                        exc = translate(exc, f"writing {self.path}")
+                        translated = translate(exc, f"writing {self.path}")
+                        translated.__cause__ = exc
+                        exc = translated
                     outcomes.append((False, exc))
             if conn.in_transaction:
                 self._record_changes(tx, changes)
