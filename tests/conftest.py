@@ -1,16 +1,23 @@
-"""Shared fixtures: a real tether on a temporary SQLite file, and the official Dapr SDK (worker
-and client) pointed at it.
+"""Shared fixtures: a real tether on a fresh store, and the official Dapr SDK (worker and client)
+pointed at it.
 
-The conformance suite runs every test body through both doors into the engine: ``sidecar`` (a
-``tether serve`` subprocess, the SDK over gRPC) and ``embedded`` (the engine inside this process,
-``tether.embedded``'s runtime and client, the node also serving the gRPC port so raw protocol
-calls in the tests reach it). Embedded runs check every sticky turn against a full replay
-(``TETHER_STICKY_VERIFY=0`` turns that off). Tests about gRPC wire details are sidecar-only:
-see ``SIDECAR_ONLY`` in ``tests/conformance/_support.py``."""
+Stores: the store contract and conformance suites run every test body on each backend chosen
+(``--backends sqlite,postgres`` or ``$TETHER_TEST_BACKENDS``; default both); elsewhere the store
+is a SQLite file. PostgreSQL: one throwaway cluster per session (started only if a test asks for
+it), a fresh database per test copied from a migrated template.
+
+Doors: the conformance suite also runs every body through the embedded door (the engine inside
+this process, ``tether.embedded``'s runtime and client, the node also serving the gRPC port so raw
+protocol calls in the tests reach it), on SQLite: the door is what it tests, the stores are covered
+by the sidecar runs. Embedded runs check every sticky turn against a full replay
+(``TETHER_STICKY_VERIFY=0`` turns that off). Tests about gRPC wire details are sidecar-only: see
+``SIDECAR_ONLY`` in ``tests/conformance/_support.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,12 +34,42 @@ import pytest
 from tests.conformance._support import DOORS, EmbeddedDoor, door_for
 from tether.testing import SidecarProcess
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=os.environ.get("TETHER_TEST_BACKENDS", ",".join(BACKENDS)),
+        help="comma-separated store backends the store and conformance suites run on "
+        "(default: sqlite,postgres; also $TETHER_TEST_BACKENDS)",
+    )
+
+
+# The suites whose every test runs once per backend; elsewhere ``backend`` is SQLite.
+_PER_BACKEND = ("store_contract", "conformance")
+
+
+def chosen_backends(config: pytest.Config) -> list[str]:
+    chosen = [b.strip() for b in str(config.getoption("--backends")).split(",") if b.strip()]
+    unknown = sorted(set(chosen) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(f"--backends: unknown {unknown}; choose from {BACKENDS}")
+    return chosen
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "door" in metafunc.fixturenames:
-        doors = door_for(metafunc.definition.nodeid, DOORS)
-        if len(doors) > 1:  # sidecar-only tests keep their plain IDs
-            metafunc.parametrize("door", doors, indirect=True)
+    suite = Path(str(metafunc.definition.path)).parent.name
+    backends = chosen_backends(metafunc.config) if suite in _PER_BACKEND else ["sqlite"]
+    doors = door_for(metafunc.definition.nodeid, DOORS) if "door" in metafunc.fixturenames else []
+    if len(doors) > 1:
+        combos = [("sidecar", b) for b in backends]
+        combos += [(d, "sqlite") for d in doors if d != "sidecar" and "sqlite" in backends]
+        metafunc.parametrize(
+            ("door", "backend"), combos, indirect=["door"], ids=[f"{d}-{b}" for d, b in combos]
+        )
+    elif "backend" in metafunc.fixturenames and suite in _PER_BACKEND:
+        metafunc.parametrize("backend", backends)
 
 
 @pytest.fixture
@@ -42,12 +79,51 @@ def door(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def sidecar(tmp_path: Path, door: str) -> Iterator[SidecarProcess | EmbeddedDoor]:
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """Fresh PostgreSQL databases from one session-wide cluster (see FreshDatabases)."""
+    if "postgres" not in chosen_backends(pytestconfig):
+        pytest.skip("PostgreSQL is not among --backends")
+    from tether.store.postgres.store import PostgresStore
+    from tether.testing.postgres import FreshDatabases, postgres_cluster
+
+    def migrate(url: str) -> None:
+        asyncio.run(PostgresStore(url).close())
+
+    # No fsync: a database copy per test stays cheap. A killed server loses nothing with it
+    # off (the data is in the OS cache); only a machine crash would, and no test makes one.
+    with postgres_cluster(settings={"fsync": "off", "full_page_writes": "off"}) as cluster:
+        yield FreshDatabases(cluster).prepare(migrate)
+
+
+@pytest.fixture
+def store_location(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Where a test's store lives: a SQLite file path, or a PostgreSQL URL."""
+    if backend == "sqlite":
+        yield tmp_path / "tether.db"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.new()
+    try:
+        yield url
+    finally:
+        databases.drop(url)
+
+
+@pytest.fixture
+def sidecar(
+    store_location: Any, tmp_path: Path, door: str
+) -> Iterator[SidecarProcess | EmbeddedDoor]:
     proc: SidecarProcess | EmbeddedDoor
     if door == "embedded":
         proc = EmbeddedDoor(tmp_path / "tether.db", app_id="testapp").start()
     else:
-        proc = SidecarProcess(tmp_path / "tether.db", app_id="testapp").start()
+        home = tmp_path / "tether-home"
+        proc = SidecarProcess(store_location, app_id="testapp", home=home).start()
     try:
         yield proc
     finally:

@@ -154,8 +154,7 @@ def actor_store(components: list[Component], app_id: str) -> ActorStore | None:
     if component.type not in SUPPORTED_ACTOR_STORES:
         raise ConfigError(
             f"{component.source}: actor state store '{component.name}' is {component.type}; "
-            f"tether stores workflows in {' or '.join(SUPPORTED_ACTOR_STORES)} "
-            "(state.postgresql is not implemented yet)"
+            f"tether stores workflows in {' or '.join(SUPPORTED_ACTOR_STORES)}"
         )
     connection = metadata_value(component, "connectionString", components)
     if not connection:

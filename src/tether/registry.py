@@ -62,7 +62,10 @@ def announce(entry: RunningSidecar) -> Path:
     private_dir(folder)
     path = folder / f"{entry.app_id}-{entry.pid}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(entry)))
+    # Owner-only: the store URL may hold a database password.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(asdict(entry)))
     os.replace(tmp, path)
     return path
 

@@ -8,9 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.commands.test_serve_run import env_for
+from tether import daprfiles
 
 TETHER = [sys.executable, "-m", "tether"]
 SHOW_ENV = (
@@ -142,33 +141,42 @@ def test_secret_key_ref_from_a_local_env_secret_store(tmp_path: Path) -> None:
     assert db.is_file()
 
 
-@pytest.mark.parametrize(
-    ("kind", "message"),
-    [
-        ("state.redis", "is state.redis; tether stores workflows in state.sqlite or "),
-        ("state.postgresql", "the PostgreSQL backend is not implemented yet"),
-    ],
-)
-def test_unsupported_actor_stores_are_refused_clearly(
-    tmp_path: Path, kind: str, message: str
-) -> None:
+def test_unsupported_actor_stores_are_refused_clearly(tmp_path: Path) -> None:
     resources = tmp_path / "components"
     _component(
         resources,
         "statestore",
-        kind,
+        "state.redis",
         """\
-        - name: connectionString
-          value: "host=localhost user=postgres password=x port=5432 database=dapr"
+        - name: redisHost
+          value: localhost:6379
         - name: actorStateStore
           value: "true"
         """,
     )
     result = _run(["run", "-a", "x", "--resources-path", str(resources), "--", "true"], tmp_path)
     assert result.returncode == 1
-    assert message in result.stderr
-    if kind == "state.redis":
-        assert "(state.postgresql is not implemented yet)" in result.stderr
+    assert "is state.redis; tether stores workflows in state.sqlite or state.postgresql" in (
+        result.stderr
+    )
+
+
+def test_a_postgresql_actor_store_component_selects_that_database(tmp_path: Path) -> None:
+    resources = tmp_path / "components"
+    _component(
+        resources,
+        "statestore",
+        "state.postgresql",
+        """\
+        - name: connectionString
+          value: "host=db.internal user=dapr password=s3cret port=6432 database=orders"
+        - name: actorStateStore
+          value: "true"
+        """,
+    )
+    found = daprfiles.actor_store(daprfiles.load_components([resources]), "x")
+    assert found is not None and found.component.name == "statestore"
+    assert found.url == "postgresql://dapr:s3cret@db.internal:6432/orders"
 
 
 def test_dapr_init_leftovers_never_stop_tether(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ tokens, deltas, disconnects) the tests act as a worker themselves: :class:`FakeW
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 import grpc
 
 from tether import pb
+from tether.store.factory import is_postgres
 from tether.testing import SidecarProcess
 
 # The conformance suite runs on both doors into the engine (see tests/conftest.py).
@@ -280,8 +282,24 @@ def restart(sidecar: SidecarProcess, *, kill: bool = False) -> SidecarProcess:
         sidecar.kill()
     else:
         sidecar.stop()
-    fresh = SidecarProcess(sidecar.store_path, app_id=sidecar.app_id, home=sidecar.home)
+    fresh = SidecarProcess(sidecar.store, app_id=sidecar.app_id, home=sidecar.home)
     return fresh.start()
+
+
+def store_sql(sidecar: SidecarProcess, statement: str) -> None:
+    """Run one SQL statement on the sidecar's store behind its back (either backend)."""
+    if not is_postgres(str(sidecar.store)):
+        with sqlite3.connect(sidecar.store_path) as db:
+            db.execute(statement)
+        return
+    import psycopg
+
+    from tether.store.postgres.config import parse_target
+
+    target = parse_target(str(sidecar.store))
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {target.schema}")
+        conn.execute(statement.encode())
 
 
 def rpc_code(fn: Callable[[], Any]) -> grpc.StatusCode:

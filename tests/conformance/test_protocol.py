@@ -8,14 +8,21 @@ the parked turn.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from typing import Any
 
 import dapr.ext.workflow as wf
 
-from tests.conformance._support import FakeWorker, Raw, complete, create_timer, kinds, schedule_task
+from tests.conformance._support import (
+    FakeWorker,
+    Raw,
+    complete,
+    create_timer,
+    kinds,
+    schedule_task,
+    store_sql,
+)
 from tests.conftest import wait_until
 from tether import pb
 
@@ -89,8 +96,7 @@ def test_turn_started_by_a_result_that_could_not_be_stored_is_withdrawn(sidecar:
     worker = FakeWorker(sidecar.grpc_port)
     worker.respond(worker.turn(), schedule_task(1, "act"))
     item = worker.activity()
-    with sqlite3.connect(sidecar.store_path) as db:
-        db.execute("DELETE FROM tasks WHERE instance_id = 'ahead'")
+    store_sql(sidecar, "DELETE FROM tasks WHERE instance_id = 'ahead'")
     worker.finish_activity(item, '"lost"')
     turn = worker.turn()
     assert _new_events(turn) == ["workflowStarted", "taskCompleted"]  # sent ahead of the commit

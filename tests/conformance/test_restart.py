@@ -23,9 +23,9 @@ from tether.testing import SidecarProcess
 
 
 @pytest.fixture
-def restartable(tmp_path: Any) -> Iterator[dict[str, Any]]:
+def restartable(store_location: Any, tmp_path: Any) -> Iterator[dict[str, Any]]:
     """A sidecar that can be restarted on the same store and port: ``box["restart"](kill=...)``."""
-    first = SidecarProcess(tmp_path / "tether.db", app_id="testapp").start()
+    first = SidecarProcess(store_location, app_id="testapp", home=tmp_path / "tether-home").start()
     port = first.grpc_port
     box: dict[str, Any] = {"sidecar": first, "port": port}
 
@@ -36,7 +36,7 @@ def restartable(tmp_path: Any) -> Iterator[dict[str, Any]]:
         else:
             old.stop()
         fresh = SidecarProcess(
-            old.store_path, app_id=old.app_id, home=old.home, extra_args=["--grpc-port", str(port)]
+            old.store, app_id=old.app_id, home=old.home, extra_args=["--grpc-port", str(port)]
         ).start()
         assert fresh.grpc_port == port
         box["sidecar"] = fresh

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -22,9 +23,12 @@ from tether import pb
 from tether.testing import SidecarProcess
 
 
-def _sidecar(tmp_path: Path, start_wait: str) -> Iterator[SidecarProcess]:
+def _sidecar(store: Any, tmp_path: Path, start_wait: str) -> Iterator[SidecarProcess]:
     proc = SidecarProcess(
-        tmp_path / "tether.db", app_id="testapp", extra_args=["--start-wait", start_wait]
+        store,
+        app_id="testapp",
+        home=tmp_path / "tether-home",
+        extra_args=["--start-wait", start_wait],
     ).start()
     try:
         yield proc
@@ -33,15 +37,15 @@ def _sidecar(tmp_path: Path, start_wait: str) -> Iterator[SidecarProcess]:
 
 
 @pytest.fixture
-def patient(tmp_path: Path) -> Iterator[SidecarProcess]:
+def patient(store_location: Any, tmp_path: Path) -> Iterator[SidecarProcess]:
     """A sidecar whose starts wait up to a minute for the first step."""
-    yield from _sidecar(tmp_path, "60")
+    yield from _sidecar(store_location, tmp_path, "60")
 
 
 @pytest.fixture
-def hasty(tmp_path: Path) -> Iterator[SidecarProcess]:
+def hasty(store_location: Any, tmp_path: Path) -> Iterator[SidecarProcess]:
     """A sidecar whose starts wait only half a second for the first step."""
-    yield from _sidecar(tmp_path, "0.5")
+    yield from _sidecar(store_location, tmp_path, "0.5")
 
 
 def test_start_returns_with_its_first_step_stored(patient: SidecarProcess) -> None:

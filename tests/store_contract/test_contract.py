@@ -1,10 +1,10 @@
-"""The storage contract (tether.store.base), run against every backend this build has."""
+"""The storage contract (tether.store.base): one body per test, run against every backend chosen
+with ``--backends`` (SQLite and PostgreSQL by default)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,6 @@ import pytest
 from tether import pb
 from tether.errors import AlreadyExists, StoreError
 from tether.store import InstanceFilter, InstanceRow, MessageRow, TaskRow, open_store
-
-
-@pytest.fixture(params=["sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield f"sqlite:///{tmp_path / 'contract.db'}"
 
 
 def run(url: str, body: Any) -> Any:
@@ -225,10 +220,3 @@ def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="schema version 99, newer than this tether knows"):
         open_store(f"sqlite:///{path}")
-
-
-def test_postgres_urls_say_what_this_build_supports() -> None:
-    from tether.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="sqlite:///"):
-        open_store("postgresql://user:secret@db/tether")

@@ -22,8 +22,8 @@ SECOND = 1_000_000_000
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'leases.db'}"
+def url(store_url: str) -> str:
+    return store_url
 
 
 def node(node_id: str, app: str = "a") -> NodeRow:

@@ -135,7 +135,9 @@ def sources(args: argparse.Namespace) -> list[ReminderSource]:
     """One source per store: ``--connection-string``'s, else every running tether's."""
     token = target.api_token(args.api_token)
     if args.connection_string:
-        chosen = target.resolve(args.app_id, args.connection_string)
+        chosen = target.resolve(
+            args.app_id, args.connection_string, getattr(args, "table_name", None)
+        )
         if chosen.sidecar is not None:
             return [RemoteReminders(TetherHttp(chosen.sidecar, token))]
         assert chosen.store_url is not None

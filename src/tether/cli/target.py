@@ -20,7 +20,7 @@ from tether.engine.admin import Admin
 from tether.errors import TetherError
 from tether.registry import RunningSidecar
 from tether.store import Store, open_store
-from tether.store.factory import sqlite_path
+from tether.store.factory import is_postgres, sqlite_path
 
 T = TypeVar("T")
 
@@ -137,8 +137,12 @@ _UNSUPPORTED = (
 )
 
 
-def store_url(connection_string: str) -> str:
-    """A ``--connection-string`` as a tether store URL, refusing what this build cannot open."""
+def store_url(connection_string: str, table_name: str | None = None) -> str:
+    """A ``--connection-string`` as a tether store URL, refusing what this build cannot open.
+
+    PostgreSQL: a URL or a libpq keyword string (as Dapr's components write them); ``table_name``
+    (``--table-name``) selects the store's schema, as ``schema=`` in the string would.
+    """
     conn = connection_string.strip()
     if not conn:
         raise CliError("--connection-string is empty")
@@ -153,17 +157,26 @@ def store_url(connection_string: str) -> str:
             "--connection-string: tether keeps workflow state in SQLite (or PostgreSQL), not "
             "MySQL; pass the tether store, e.g. sqlite:///path/to/tether.db"
         )
-    if re.match(r"^\s*\w+=", conn):  # a libpq key=value DSN (never echoed: it holds a password)
-        raise CliError(
-            "--connection-string: a PostgreSQL connection string; the PostgreSQL backend is not "
-            "part of this build yet; pass a SQLite store (a path or sqlite:/// URL)"
-        )
-    if conn.startswith(("postgres://", "postgresql://")):
-        return conn
+    if is_postgres(conn):
+        return _postgres_target(conn, table_name)
+    if table_name:
+        warn(f"--table-name {table_name!r} is ignored: a SQLite store has one fixed layout")
     path = sqlite_path(conn).expanduser()
     if not path.is_file():
         raise CliError(f"--connection-string: no tether store at {path}")
     return f"sqlite:///{path.resolve()}"
+
+
+def _postgres_target(conn: str, table_name: str | None) -> str:
+    from tether.store.postgres.config import parse_target, with_schema
+
+    try:
+        if table_name:
+            return with_schema(conn, table_name)
+        parse_target(conn)  # refuses a bad schema option now, with the flag's name
+        return conn
+    except TetherError as exc:
+        raise CliError(f"--connection-string: {exc.message}") from None
 
 
 def open_cli_store(url: str) -> Store:
@@ -188,11 +201,6 @@ def on_store(url: str, fn: Callable[[Admin], Awaitable[T]]) -> T:
             await store.close()
 
     return asyncio.run(main())
-
-
-def warn_table_name(table_name: str | None) -> None:
-    if table_name:
-        warn(f"--table-name {table_name!r} is ignored: tether's store has a fixed layout")
 
 
 @dataclass(frozen=True)
@@ -220,10 +228,13 @@ def serving(url: str, app_id: str | None) -> list[RunningSidecar]:
     return sorted(found, key=lambda r: r.started_at, reverse=True)
 
 
-def resolve(app_id: str | None, connection_string: str | None) -> Target:
-    """A running tether for the app (or on ``--connection-string``'s store), else that store."""
+def resolve(
+    app_id: str | None, connection_string: str | None, table_name: str | None = None
+) -> Target:
+    """A running tether for the app (or on ``--connection-string``'s store), else that store;
+    ``table_name`` (``--table-name``) picks a PostgreSQL store's schema."""
     if not connection_string:
         return Target(find_sidecar(app_id))
-    url = store_url(connection_string)
+    url = store_url(connection_string, table_name)
     running = serving(url, app_id)
     return Target(running[0]) if running else Target(None, url)

@@ -78,7 +78,9 @@ def _connection(parser: argparse.ArgumentParser) -> None:
         help="the tether store to work on (a SQLite path or sqlite:/// URL): through the tether "
         "running on it, or directly when none is",
     )
-    parser.add_argument("-t", "--table-name", default=None, help="ignored (Dapr compatibility)")
+    parser.add_argument(
+        "-t", "--table-name", default=None, help="a PostgreSQL store's schema (tether's tables)"
+    )
 
 
 def _output(parser: argparse.ArgumentParser, choices: list[str]) -> None:
@@ -115,8 +117,9 @@ def _client(args: argparse.Namespace) -> target.SidecarClient:
 
 def _target(args: argparse.Namespace) -> target.Target:
     _kube_warning(args)
-    target.warn_table_name(getattr(args, "table_name", None))
-    return target.resolve(args.app_id, getattr(args, "connection_string", None))
+    return target.resolve(
+        args.app_id, getattr(args, "connection_string", None), getattr(args, "table_name", None)
+    )
 
 
 def _source(args: argparse.Namespace, chosen: target.Target | None = None) -> InstanceSource:

@@ -85,15 +85,20 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 
 def operation_failed(code: str, prefix: str, exc: BaseException) -> ApiError:
-    """A Dapr-route failure (status 500, the operation's code, ``<prefix>: <cause>``)."""
+    """A Dapr-route failure (status 500, the operation's code, ``<prefix>: <cause>``); the
+    error's own status when it names one a client acts on (507 disk full, 503 when the cause is
+    passing: the store unreachable, tether shutting down)."""
     if isinstance(exc, StoreFull):
         return ApiError(exc.http_status, code, f"{prefix}: {exc.message}")
+    status = 500
     if isinstance(exc, TetherError):
         cause = exc.message
+        if exc.http_status == 503:
+            status = 503
     else:
         log.error("%s", prefix, exc_info=exc)
         cause = f"internal error ({type(exc).__name__}: {exc})"
-    return ApiError(500, code, f"{prefix}: {cause}")
+    return ApiError(status, code, f"{prefix}: {cause}")
 
 
 def not_found(instance_id: str) -> ApiError:

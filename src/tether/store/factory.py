@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tether.errors import ConfigError
@@ -52,18 +53,28 @@ def sqlite_path(url: str) -> Path:
     return Path(url)
 
 
+def is_postgres(url: str) -> bool:
+    """A PostgreSQL URL (``postgresql://…``) or libpq keyword string (``host=… dbname=…``)."""
+    text = url.strip()
+    return text.startswith(("postgres://", "postgresql://")) or bool(re.match(r"\w+\s*=", text))
+
+
 def check_url(url: str) -> None:
-    """Refuse a store URL this build cannot open, with what to use instead."""
-    if url.startswith(("postgres://", "postgresql://")):
-        raise ConfigError(
-            f"store: {url.split('@')[-1]!r}: the PostgreSQL backend is not implemented yet; "
-            "use a SQLite store (sqlite:///path.db)"
-        )
-    sqlite_path(url)
+    """Refuse a store URL that names neither a SQLite file nor a PostgreSQL database."""
+    if not is_postgres(url):
+        sqlite_path(url)
 
 
 def open_store(url: str) -> Store:
-    check_url(url)
+    if is_postgres(url):
+        try:
+            from tether.store.postgres.store import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"store: a PostgreSQL store needs the driver: pip install 'tether[postgres]' "
+                f"({exc})"
+            ) from exc
+        return PostgresStore(url)
     from tether.store.sqlite.store import SqliteStore
 
     return SqliteStore(sqlite_path(url).expanduser().resolve())

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,10 +16,12 @@ from types import TracebackType
 from typing import IO, Any
 
 from tether.settings import Settings
+from tether.store.factory import is_postgres
 
 
 class SidecarProcess:
-    """``tether serve`` in a subprocess on a given store, with ports picked by the OS."""
+    """``tether serve`` in a subprocess on a given store (a SQLite file, or a PostgreSQL URL or
+    keyword string), with ports picked by the OS."""
 
     def __init__(
         self,
@@ -30,14 +33,17 @@ class SidecarProcess:
         env: dict[str, str] | None = None,
         log_path: Path | str | None = None,
     ) -> None:
-        self.store_path = Path(store_path)
+        self.store = store_path
+        self.store_path = Path(store_path)  # meaningful for a SQLite store only
         self.app_id = app_id
-        self.home = Path(home) if home else self.store_path.parent / "tether-home"
+        if is_postgres(str(store_path)):
+            folder = Path(home).parent if home else Path(tempfile.mkdtemp(prefix="tether-"))
+        else:
+            folder = self.store_path.parent
+        self.home = Path(home) if home else folder / "tether-home"
         self.extra_args = extra_args or []
         self.extra_env = env or {}
-        self.log_path = (
-            Path(log_path) if log_path else self.store_path.parent / f"tether-{app_id}.log"
-        )
+        self.log_path = Path(log_path) if log_path else folder / f"tether-{app_id}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.grpc_port = 0
         self.http_port = 0
@@ -45,6 +51,8 @@ class SidecarProcess:
 
     @property
     def store_url(self) -> str:
+        if is_postgres(str(self.store)):
+            return str(self.store)
         return f"sqlite:///{self.store_path}"
 
     def base_env(self) -> dict[str, str]:

@@ -1,0 +1,259 @@
+-- Every statement the PostgreSQL backend runs, by name (loaded by queries.py). A query starts at
+-- a line "-- name: <name>" followed by comment lines saying what it is for. Parameters are
+-- psycopg's %(name)s; a NULL filter parameter means "no filter".
+
+-- name: get_instance
+SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
+       completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id,
+       parent, stall, version_name, tags, owner, epoch
+FROM instances WHERE instance_id = %(instance_id)s;
+
+-- name: instance_route
+SELECT app_id, status, execution_id FROM instances WHERE instance_id = %(instance_id)s;
+
+-- name: load_history
+SELECT event FROM history WHERE instance_id = %(instance_id)s ORDER BY seq;
+
+-- name: load_messages
+SELECT msg_id, instance_id, app_id, event, visible_at, execution_id, ord
+FROM inbox WHERE instance_id = %(instance_id)s ORDER BY ord, msg_id;
+
+-- name: load_tasks
+SELECT instance_id, task_id, execution_id, app_id, request, created_at, owner
+FROM tasks WHERE instance_id = %(instance_id)s ORDER BY task_id;
+
+-- name: list_instances
+-- The management listing: every filter is optional (NULL), paged by instance id.
+SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
+       completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id,
+       parent, stall, version_name, tags, owner, epoch
+FROM instances
+WHERE (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+  AND (%(statuses)s::int[] IS NULL OR status = ANY(%(statuses)s::int[]))
+  AND (%(name)s::text IS NULL OR name = %(name)s)
+  AND (%(created_from)s::bigint IS NULL OR created_at >= %(created_from)s)
+  AND (%(created_to)s::bigint IS NULL OR created_at < %(created_to)s)
+  AND (%(parent_instance_id)s::text IS NULL OR parent_instance_id = %(parent_instance_id)s)
+  AND (%(after_id)s::text IS NULL OR instance_id > %(after_id)s)
+ORDER BY instance_id
+LIMIT %(limit)s;
+
+-- name: list_instance_ids
+SELECT instance_id FROM instances
+WHERE (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+  AND (%(after_id)s::text IS NULL OR instance_id > %(after_id)s)
+ORDER BY instance_id
+LIMIT %(limit)s;
+
+-- name: list_timers
+SELECT msg_id, instance_id, app_id, event, visible_at, execution_id, ord
+FROM inbox WHERE (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+ORDER BY visible_at, msg_id;
+
+-- name: list_nodes
+SELECT node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at, lease_expires
+FROM nodes ORDER BY node_id;
+
+-- name: orphan_history
+SELECT COUNT(*) FROM history h
+WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = h.instance_id);
+
+-- name: orphan_inbox
+SELECT COUNT(*) FROM inbox m
+WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = m.instance_id);
+
+-- name: history_gaps
+SELECT instance_id FROM history GROUP BY instance_id
+HAVING MIN(seq) <> 0 OR MAX(seq) <> COUNT(*) - 1;
+
+-- name: upsert_instance
+-- Update in place on conflict (a turn rewrites the row; untouched indexes stay as they are).
+-- Owner and epoch are set by the creation and by claims only.
+INSERT INTO instances (instance_id, app_id, name, status, execution_id, created_at, updated_at,
+                       started_at, completed_at, scheduled_start, input, output, custom_status,
+                       failure, parent_instance_id, parent, stall, version_name, tags, owner,
+                       epoch)
+VALUES (%(instance_id)s, %(app_id)s, %(name)s, %(status)s, %(execution_id)s, %(created_at)s,
+        %(updated_at)s, %(started_at)s, %(completed_at)s, %(scheduled_start)s, %(input)s,
+        %(output)s, %(custom_status)s, %(failure)s, %(parent_instance_id)s, %(parent)s,
+        %(stall)s, %(version_name)s, %(tags)s, %(owner)s, %(epoch)s)
+ON CONFLICT (instance_id) DO UPDATE SET
+    app_id = excluded.app_id, name = excluded.name, status = excluded.status,
+    execution_id = excluded.execution_id, created_at = excluded.created_at,
+    updated_at = excluded.updated_at, started_at = excluded.started_at,
+    completed_at = excluded.completed_at, scheduled_start = excluded.scheduled_start,
+    input = excluded.input, output = excluded.output, custom_status = excluded.custom_status,
+    failure = excluded.failure, parent_instance_id = excluded.parent_instance_id,
+    parent = excluded.parent, stall = excluded.stall, version_name = excluded.version_name,
+    tags = excluded.tags;
+
+-- name: delete_instance
+-- One statement for the instance and everything that hangs off it.
+WITH h AS (DELETE FROM history WHERE instance_id = %(instance_id)s),
+     m AS (DELETE FROM inbox WHERE instance_id = %(instance_id)s),
+     t AS (DELETE FROM tasks WHERE instance_id = %(instance_id)s)
+DELETE FROM instances WHERE instance_id = %(instance_id)s;
+
+-- name: append_history
+-- All events of one append in one statement; a taken seq fails it (unique violation).
+INSERT INTO history (instance_id, seq, event)
+SELECT %(instance_id)s, %(first_seq)s + e.n - 1, e.event
+FROM unnest(%(events)s::bytea[]) WITH ORDINALITY AS e(event, n);
+
+-- name: clear_history
+DELETE FROM history WHERE instance_id = %(instance_id)s;
+
+-- name: add_messages
+INSERT INTO inbox (msg_id, instance_id, app_id, event, visible_at, execution_id, ord)
+SELECT * FROM unnest(%(msg_ids)s::bigint[], %(instance_ids)s::text[], %(app_ids)s::text[],
+                     %(events)s::bytea[], %(visible_ats)s::bigint[], %(execution_ids)s::text[],
+                     %(ords)s::bigint[]);
+
+-- name: delete_messages
+DELETE FROM inbox WHERE msg_id = ANY(%(msg_ids)s::bigint[]) RETURNING app_id, instance_id;
+
+-- name: clear_messages
+DELETE FROM inbox WHERE instance_id = %(instance_id)s
+  AND (%(execution_id)s::text IS NULL OR execution_id = %(execution_id)s)
+RETURNING app_id, instance_id;
+
+-- name: add_tasks
+-- A task with the same (instance, task id) is replaced, as a re-scheduled activity is.
+INSERT INTO tasks (instance_id, task_id, execution_id, app_id, request, created_at, owner)
+SELECT * FROM unnest(%(instance_ids)s::text[], %(task_ids)s::int[], %(execution_ids)s::text[],
+                     %(app_ids)s::text[], %(requests)s::bytea[], %(created_ats)s::bigint[],
+                     %(owners)s::text[])
+ON CONFLICT (instance_id, task_id) DO UPDATE SET
+    execution_id = excluded.execution_id, app_id = excluded.app_id,
+    request = excluded.request, created_at = excluded.created_at, owner = excluded.owner;
+
+-- name: take_task
+-- A result is accepted by the one transaction that deletes its task (at most once).
+DELETE FROM tasks WHERE instance_id = %(instance_id)s AND task_id = %(task_id)s
+  AND (%(execution_id)s::text IS NULL OR execution_id = %(execution_id)s);
+
+-- name: clear_tasks
+DELETE FROM tasks WHERE instance_id = %(instance_id)s;
+
+-- name: store_now
+-- The store's clock: the server's, in ns (the same for every node).
+SELECT (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint;
+
+-- name: fence
+-- The instance's lease as it stands, its row locked until the commit (a claimer waits, then
+-- sees the new owner), with the owner's node lease and the clock read in the same statement.
+SELECT i.owner, i.epoch, n.lease_expires,
+       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint
+FROM instances i LEFT JOIN nodes n ON n.node_id = i.owner
+WHERE i.instance_id = %(instance_id)s
+FOR UPDATE OF i;
+
+-- name: node_lease
+SELECT (SELECT lease_expires FROM nodes WHERE node_id = %(node_id)s),
+       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint;
+
+-- name: claim_instances
+-- Non-terminal instances of an app without a live owner, oldest first: at most the batch
+-- bound and this node's fair share (the app's non-terminal instances over its live nodes, less
+-- what it owns). Rows another transaction holds are skipped, not waited for: a claim never
+-- queues behind an owner's write or another claimer; each claimed epoch grows by one.
+WITH live AS (SELECT node_id, app_id FROM nodes WHERE lease_expires > %(now)s),
+counts AS (
+    SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE owner = %(node_id)s) AS mine
+    FROM instances WHERE app_id = %(app_id)s AND status <> ALL(%(terminal)s::int[])
+),
+share AS (
+    SELECT LEAST(%(limit)s::bigint,
+                 GREATEST(0, ceil(c.total::numeric
+                                  / GREATEST(1, (SELECT COUNT(*) FROM live
+                                                 WHERE app_id = %(app_id)s)))::bigint
+                             - c.mine)) AS n
+    FROM counts c
+),
+pick AS (
+    SELECT instance_id FROM instances
+    WHERE app_id = %(app_id)s AND status <> ALL(%(terminal)s::int[])
+      AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
+    ORDER BY created_at
+    LIMIT (SELECT n FROM share)
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE instances i SET owner = %(node_id)s, epoch = i.epoch + 1
+FROM pick WHERE i.instance_id = pick.instance_id
+RETURNING i.instance_id, i.epoch;
+
+-- name: claim_tasks
+-- Activity tasks of an app without a live owner: a share of them (over the app's live nodes),
+-- at most the batch bound, skipping rows another transaction holds.
+WITH live AS (SELECT node_id, app_id FROM nodes WHERE lease_expires > %(now)s),
+claimable AS (
+    SELECT instance_id, task_id, created_at FROM tasks
+    WHERE app_id = %(app_id)s AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
+),
+share AS (
+    SELECT LEAST(%(limit)s::bigint,
+                 ceil((SELECT COUNT(*) FROM claimable)::numeric
+                      / GREATEST(1, (SELECT COUNT(*) FROM live WHERE app_id = %(app_id)s))
+                 )::bigint) AS n
+),
+pick AS (
+    SELECT t.instance_id, t.task_id FROM tasks t
+    JOIN claimable c ON c.instance_id = t.instance_id AND c.task_id = t.task_id
+    ORDER BY t.created_at
+    LIMIT (SELECT n FROM share)
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE tasks t SET owner = %(node_id)s
+FROM pick WHERE t.instance_id = pick.instance_id AND t.task_id = pick.task_id
+RETURNING t.instance_id, t.task_id, t.execution_id, t.app_id, t.request, t.created_at, t.owner;
+
+-- name: register_node
+INSERT INTO nodes (node_id, app_id, host, pid, grpc_port, http_port, started_at, heartbeat_at,
+                   lease_expires)
+VALUES (%(node_id)s, %(app_id)s, %(host)s, %(pid)s, %(grpc_port)s, %(http_port)s,
+        %(started_at)s, %(now)s, %(now)s + %(lease_ns)s)
+ON CONFLICT (node_id) DO UPDATE SET
+    app_id = excluded.app_id, host = excluded.host, pid = excluded.pid,
+    grpc_port = excluded.grpc_port, http_port = excluded.http_port,
+    started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+    lease_expires = excluded.lease_expires;
+
+-- name: renew_node
+-- Only a lease still running is extended: an expired one may already have lost its work.
+UPDATE nodes SET heartbeat_at = %(now)s, lease_expires = %(now)s + %(lease_ns)s
+WHERE node_id = %(node_id)s AND lease_expires > %(now)s
+RETURNING lease_expires;
+
+-- name: expire_node
+UPDATE nodes SET lease_expires = 0 WHERE node_id = %(node_id)s;
+
+-- name: delete_node
+DELETE FROM nodes WHERE node_id = %(node_id)s;
+
+-- name: notify
+-- Tell other stores on this schema what this transaction changed (delivered at commit).
+SELECT pg_notify(%(channel)s, payload) FROM unnest(%(payloads)s::text[]) AS payload;
+
+-- name: listen
+-- The channel is an identifier, composed in by the listener.
+LISTEN {channel};
+
+-- name: migration_lock
+-- Held until the migrating transaction ends: nodes starting together migrate once.
+SELECT pg_advisory_xact_lock(hashtext('tether.migrate'), hashtext(%(schema)s));
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS tether_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- name: applied_migrations
+SELECT version FROM tether_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO tether_migrations (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: has_tables
+SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = %(schema)s AND tablename = 'instances');
