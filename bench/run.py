@@ -93,14 +93,16 @@ def stop(proc: subprocess.Popen[Any], grace: float = 10) -> None:
 
 @contextlib.contextmanager
 def server(
-    system: str, workdir: Path, tracing: str | None = None
+    system: str, workdir: Path, tracing: str | None = None, tether_bin: Path | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """``tracing``: an OTLP/gRPC endpoint tether exports its spans to (None: tracing off)."""
+    """``tracing``: an OTLP/gRPC endpoint tether exports its spans to (None: tracing off);
+    ``tether_bin``: another build's ``tether`` command (default: this checkout's)."""
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if system == "tether":
         db = workdir / "tether.db"
-        cmd = [str(Path(PY).parent / "tether"), "serve", "--store", f"sqlite:///{db}",
+        program = tether_bin or Path(PY).parent / "tether"
+        cmd = [str(program), "serve", "--store", f"sqlite:///{db}",
                "--grpc-port", str(port), "--http-port", "0", "--app-id", "bench",
                "--log-level", "warning"]  # fmt: skip
         if tracing is not None:
@@ -159,10 +161,13 @@ def otlp_sink() -> Iterator[Any]:
         sink.stop()
 
 
-def _run_sdk(system: str, sc: Scenario, keep: bool, tracing: str | None) -> dict[str, Any]:
+def _run_sdk(
+    system: str, sc: Scenario, keep: bool, tracing: str | None, tether_bin: Path | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:
         workdir = Path(tmp)
-        with server(system, workdir, tracing) as (address, srv), worker(address, workdir) as wrk:
+        serving = server(system, workdir, tracing, tether_bin)
+        with serving as (address, srv), worker(address, workdir) as wrk:
             cmd = [PY, "-m", "bench.driver", address, sc.name, str(sc.concurrency),
                    str(sc.count), "--watch", str(srv.pid), str(wrk.pid)]  # fmt: skip
             out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
