@@ -209,7 +209,7 @@ class FaultyProxy:
             if choice == "drop":
                 self._sever_later()  # lost on the wire: the sidecar resends after the stream ends
                 return b""
-            if choice == "delay":
+            if choice in ("delay", "reorder"):  # held back, so later completions overtake it
                 await asyncio.sleep(self.plan.pause())
             response = await self._forward(name, request, context)
             if choice == "duplicate":
