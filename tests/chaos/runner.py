@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,28 +143,33 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run(seeds: list[int], intensity: float = 0.1, out: Any = sys.stdout) -> list[Result]:
-    with tempfile.TemporaryDirectory(prefix="tether-chaos-") as tmp:
-        session = Session(Path(tmp))
-        try:
-            expected = baseline(session)
-            print(f"fault-free run: {expected}", file=out, flush=True)
-            results = []
-            for seed in seeds:
-                result = run_schedule(session, seed, expected, intensity)
-                results.append(result)
-                verdict = "ok" if not result.problems else "FAILED"
-                print(
-                    f"seed {seed}: {verdict} in {result.seconds:.1f}s "
-                    f"({len(result.faults)} faults{', ' if result.kills else ''}"
-                    f"{', '.join(result.kills)})",
-                    file=out,
-                    flush=True,
-                )
-                for problem in result.problems:
-                    print(f"  {problem}", file=out, flush=True)
-        finally:
-            session.close()
+    tmp = tempfile.mkdtemp(prefix="tether-chaos-")
+    # The folder (store, sidecar and worker logs) is kept when a schedule fails.
+    session = Session(Path(tmp))
+    try:
+        expected = baseline(session)
+        print(f"fault-free run: {expected}", file=out, flush=True)
+        results = []
+        for seed in seeds:
+            result = run_schedule(session, seed, expected, intensity)
+            results.append(result)
+            verdict = "ok" if not result.problems else "FAILED"
+            print(
+                f"seed {seed}: {verdict} in {result.seconds:.1f}s "
+                f"({len(result.faults)} faults{', ' if result.kills else ''}"
+                f"{', '.join(result.kills)})",
+                file=out,
+                flush=True,
+            )
+            for problem in result.problems:
+                print(f"  {problem}", file=out, flush=True)
+    finally:
+        session.close()
     failed = [r.seed for r in results if r.problems]
+    if failed:
+        print(f"store and logs kept in {tmp}", file=out, flush=True)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     replay = f"; replay with: scripts/chaos.sh --seeds {','.join(map(str, failed))}"
     print(
         f"{len(results)} schedules, {len(failed)} failed{replay if failed else ''}",

@@ -209,28 +209,32 @@ class FaultyProxy:
             if choice == "drop":
                 self._sever_later()  # lost on the wire: the sidecar resends after the stream ends
                 return b""
-            if choice == "delay":
+            if choice in ("delay", "reorder"):  # held back, so later completions overtake it
                 await asyncio.sleep(self.plan.pause())
             response = await self._forward(name, request, context)
-            if choice == "duplicate":
+            if choice == "duplicate":  # the copy's answer (e.g. a stale token) is not the caller's
                 with contextlib.suppress(grpc.RpcError):
-                    await self._forward(name, request, context)
+                    await self._send(name, request, context)
             return response
 
         return handle
 
-    async def _forward(self, name: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def _send(self, name: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         assert self._channel is not None
         call = self._channel.unary_unary(f"/{SERVICE}/{name}")
         remaining = context.time_remaining()
         timeout = None if remaining is None or remaining > 10**6 else remaining
+        response: bytes = await call(
+            request, timeout=timeout, metadata=tuple(context.invocation_metadata() or ())
+        )
+        return response
+
+    async def _forward(self, name: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
-            response: bytes = await call(
-                request, timeout=timeout, metadata=tuple(context.invocation_metadata() or ())
-            )
+            return await self._send(name, request, context)
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), exc.details() or "")
-        return response
+            raise  # abort raised already
 
     async def _work_items(
         self, request: bytes, context: grpc.aio.ServicerContext
@@ -243,7 +247,14 @@ class FaultyProxy:
         )
         held: bytes | None = None
         try:
-            async for item in _until(upstream, stop):
+            # A reordered item waits for the next one, but never longer than a delay would.
+            patience = lambda: self.plan.max_delay if held is not None else None  # noqa: E731
+            async for item in _until(upstream, stop, patience):
+                if item is None:
+                    if held is not None:
+                        yield held
+                        held = None
+                    continue
                 choice = self.plan.choose("work item")
                 if choice == "drop":
                     self._sever_later()
@@ -269,23 +280,35 @@ class FaultyProxy:
         await context.abort(grpc.StatusCode.UNAVAILABLE, "the fault proxy ended the stream")
 
 
-async def _until(upstream: Any, stop: asyncio.Event) -> AsyncIterator[bytes]:
-    """The upstream stream's items until ``stop`` is set."""
+async def _until(
+    upstream: Any, stop: asyncio.Event, patience: Callable[[], float | None]
+) -> AsyncIterator[bytes | None]:
+    """The upstream stream's items until ``stop`` is set; None when no item came within
+    ``patience()`` seconds (None: wait as long as it takes)."""
     items = upstream.__aiter__()
     stopped = asyncio.ensure_future(stop.wait())
+    following: asyncio.Future[bytes] | None = None
     try:
         while True:
-            following = asyncio.ensure_future(items.__anext__())
-            done, _ = await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if following not in done:
+            if following is None:
+                following = asyncio.ensure_future(items.__anext__())
+            done, _ = await asyncio.wait(
+                {following, stopped}, timeout=patience(), return_when=asyncio.FIRST_COMPLETED
+            )
+            if stopped in done:
                 following.cancel()
                 with contextlib.suppress(BaseException):
                     await following
                 return
+            if following not in done:
+                yield None
+                continue
             try:
-                yield following.result()
+                item = following.result()
             except StopAsyncIteration:
                 return
+            following = None
+            yield item
     finally:
         stopped.cancel()
 
