@@ -25,6 +25,7 @@ from tether.store.base import (
     StoreSize,
     TaskRow,
 )
+from tether.store.rows import instance_row, message_row, task_row
 from tether.store.sqlite import stats
 
 _TERMINAL = tuple(sorted(TERMINAL_STATUSES))
@@ -86,56 +87,6 @@ _UPSERT_INSTANCE = (
         if c not in ("instance_id", "owner", "epoch")
     )
 )
-
-
-def _instance(row: Sequence[Any]) -> InstanceRow:
-    return InstanceRow(
-        instance_id=row[0],
-        app_id=row[1],
-        name=row[2],
-        status=row[3],
-        execution_id=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        started_at=row[7],
-        completed_at=row[8],
-        scheduled_start=row[9],
-        input=row[10],
-        output=row[11],
-        custom_status=row[12],
-        failure=row[13],
-        parent_instance_id=row[14],
-        parent=row[15],
-        stall=row[16],
-        version_name=row[17],
-        tags=json.loads(row[18]) if row[18] else {},
-        owner=row[19],
-        epoch=row[20],
-    )
-
-
-def _message(row: Sequence[Any]) -> MessageRow:
-    return MessageRow(
-        msg_id=row[0],
-        instance_id=row[1],
-        app_id=row[2],
-        event=row[3],
-        visible_at=row[4],
-        execution_id=row[5],
-        order=row[6],
-    )
-
-
-def _task(row: Sequence[Any]) -> TaskRow:
-    return TaskRow(
-        instance_id=row[0],
-        task_id=row[1],
-        execution_id=row[2],
-        app_id=row[3],
-        request=row[4],
-        created_at=row[5],
-        owner=row[6],
-    )
 
 
 def _marks(n: int) -> str:
@@ -209,7 +160,7 @@ class SqliteTx:
         row = self.c.execute(
             f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
         ).fetchone()
-        return _instance(row) if row else None
+        return instance_row(row) if row else None
 
     def instance_route(self, instance_id: str) -> tuple[str, int, str] | None:
         row = self.c.execute(
@@ -230,7 +181,7 @@ class SqliteTx:
             "FROM inbox WHERE instance_id = ? ORDER BY ord, msg_id",
             (instance_id,),
         )
-        return [_message(r) for r in rows]
+        return [message_row(r) for r in rows]
 
     def load_tasks(self, instance_id: str) -> list[TaskRow]:
         rows = self.c.execute(
@@ -238,7 +189,7 @@ class SqliteTx:
             "FROM tasks WHERE instance_id = ? ORDER BY task_id",
             (instance_id,),
         )
-        return [_task(r) for r in rows]
+        return [task_row(r) for r in rows]
 
     def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]:
         where, args = _instance_where(flt)
@@ -262,7 +213,7 @@ class SqliteTx:
         if flt.limit is not None:
             sql += " LIMIT ?"
             args.append(flt.limit)
-        return [_instance(r) for r in self.c.execute(sql, args)]
+        return [instance_row(r) for r in self.c.execute(sql, args)]
 
     def count_instances(self, flt: InstanceFilter) -> dict[int, int]:
         where, args = _instance_where(flt)
@@ -296,7 +247,7 @@ class SqliteTx:
             sql += " WHERE app_id = ?"
             args.append(app_id)
         sql += " ORDER BY visible_at, msg_id"
-        return [_message(r) for r in self.c.execute(sql, args)]
+        return [message_row(r) for r in self.c.execute(sql, args)]
 
     def list_nodes(self) -> list[NodeRow]:
         rows = self.c.execute(
@@ -572,7 +523,7 @@ class SqliteTx:
             "RETURNING instance_id, task_id, execution_id, app_id, request, created_at, owner",
             (node_id, app_id, now, share),
         ).fetchall()
-        return [_task(r) for r in rows]
+        return [task_row(r) for r in rows]
 
     def register_node(self, row: NodeRow, lease_ns: int) -> int:
         now = self.store_now()
