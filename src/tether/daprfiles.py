@@ -36,6 +36,11 @@ def dapr_components_dir() -> Path:
     return Path.home() / ".dapr" / "components"
 
 
+def dapr_default_config() -> Path:
+    """The Configuration ``dapr run`` uses when given no ``--config`` (``dapr init`` writes it)."""
+    return Path.home() / ".dapr" / "config.yaml"
+
+
 @dataclass(frozen=True)
 class Component:
     name: str

@@ -192,11 +192,41 @@ def test_dapr_init_leftovers_never_stop_tether(tmp_path: Path) -> None:
           value: "true"
         """,
     )
+    # ... and the Configuration `dapr init` writes, which traces to Zipkin.
+    (tmp_path / ".dapr" / "config.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: dapr.io/v1alpha1
+            kind: Configuration
+            metadata:
+              name: daprConfig
+            spec:
+              tracing:
+                samplingRate: "1"
+                zipkin:
+                  endpointAddress: http://localhost:9411/api/v2/spans
+            """
+        )
+    )
     result = _run(["run", "-a", "x", "--", sys.executable, "-c", ""], tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if ".dapr/components" in line]
     assert len(lines) == 1 and "using the default store" in lines[0], result.stderr
     assert f"store: SQLite file {tmp_path / 'tether.db'} (default)" in result.stderr
+    assert f"using the Dapr Configuration {tmp_path / '.dapr' / 'config.yaml'}" in result.stderr
+    assert "spec.tracing.zipkin is not used: tether exports traces over OTLP only" in (
+        result.stderr
+    )
+
+
+def test_a_broken_default_dapr_configuration_is_passed_over(tmp_path: Path) -> None:
+    (tmp_path / ".dapr").mkdir()
+    (tmp_path / ".dapr" / "config.yaml").write_text("spec: [unclosed\n")
+    result = _run(["run", "-a", "x", "--", sys.executable, "-c", ""], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"not using {tmp_path / '.dapr' / 'config.yaml'} (where dapr run looks)" in (
+        result.stderr
+    )
 
 
 def test_a_supported_store_in_dapr_components_is_used(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ is taken from its flag, else its environment variable, else Dapr's files (``--co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -238,10 +239,17 @@ class TelemetryFields(TypedDict):
 
 
 def telemetry_settings(
-    args: argparse.Namespace, config: daprfiles.DaprConfiguration | None
+    args: argparse.Namespace, config: daprfiles.DaprConfiguration | None, notices: list[str]
 ) -> TelemetryFields:
     """The telemetry fields of :class:`Settings` from flags, then environment variables, then
-    a Dapr Configuration's ``spec.tracing``."""
+    a Dapr Configuration's ``spec.tracing`` (a Zipkin exporter there is passed over with a
+    notice: tether exports OTLP only)."""
+    if config is not None and config.tracing_protocol == "zipkin":
+        notices.append(
+            f"{config.source}: spec.tracing.zipkin is not used: tether exports traces over OTLP "
+            "only (spec.tracing.otel, or --tracing-endpoint)"
+        )
+        config = dataclasses.replace(config, tracing_endpoint=None, tracing_protocol=None)
     enabled = args.enable_metrics
     if enabled is None:
         enabled = _flag_bool(os.environ.get("TETHER_METRICS") or "true")
@@ -352,14 +360,33 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
+def _configuration(
+    args: argparse.Namespace, notices: list[str]
+) -> daprfiles.DaprConfiguration | None:
+    """``--config`` (or ``$TETHER_CONFIG``), else the one ``dapr run`` uses by default. A bad
+    file named on purpose is an error; a leftover default one never stops tether."""
+    named = args.config or os.environ.get("TETHER_CONFIG")
+    if named:
+        return daprfiles.load_configuration(named)
+    default = daprfiles.dapr_default_config()
+    if not default.is_file():
+        return None
+    try:
+        config = daprfiles.load_configuration(default)
+    except ConfigError as exc:
+        notices.append(f"not using {default} (where dapr run looks): {exc.message}")
+        return None
+    notices.append(f"using the Dapr Configuration {default}, where dapr run looks")
+    return config
+
+
 def resolve(args: argparse.Namespace) -> Resolved:
     """Settings from flags, then environment, then Dapr's files, then defaults."""
     grpc_default, http_default = args._default_ports
     notices = notices_for_ignored(args)
     token = args.api_token if args.api_token is not None else os.environ.get("DAPR_API_TOKEN")
     app_id = args.app_id or os.environ.get("APP_ID") or DEFAULT_APP_ID
-    config_file = args.config or os.environ.get("TETHER_CONFIG")
-    config = daprfiles.load_configuration(config_file) if config_file else None
+    config = _configuration(args, notices)
     store_url, store_source = _store(args, app_id, notices)
     listen = args.listen_address or os.environ.get("TETHER_LISTEN_ADDRESS", "127.0.0.1")
     settings = Settings(
@@ -379,7 +406,7 @@ def resolve(args: argparse.Namespace) -> Resolved:
         refuse_duplicate_start=_first(
             args.refuse_duplicate_start, env_bool("TETHER_REFUSE_DUPLICATE_START", False)
         ),
-        **telemetry_settings(args, config),
+        **telemetry_settings(args, config, notices),
         app_port=_first(args.app_port, env_int("APP_PORT", 0)),
         app_protocol=(args.app_protocol or os.environ.get("APP_PROTOCOL") or "http").lower(),
         app_channel_address=args.app_channel_address
