@@ -1,15 +1,21 @@
 """The store reads the dashboard adds: per-name statistics computed by the database, the store's
-size, and the parent/child listing filter (no browser: exact figures on known rows)."""
+size, and the parent/child listing filter (no browser: exact figures on known rows), on every
+backend chosen with ``--backends``."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.conftest import chosen_backends
+from tests.store_contract.conftest import store_url
 from tether import pb
 from tether.engine.query import ListQuery, Query
 from tether.store import InstanceFilter, InstanceRow, open_store
+
+__all__ = ["store_url"]  # the store contract suite's fixture: a store of the test's backend
 
 S = 1_000_000_000
 FAIL_A = pb.TaskFailureDetails(errorType="ValueError", errorMessage="card declined")
@@ -17,6 +23,12 @@ FAIL_A_OTHER_STACK = pb.TaskFailureDetails(
     errorType="ValueError", errorMessage="card declined", stackTrace={"value": "line 2"}
 )
 FAIL_B = pb.TaskFailureDetails(errorType="KeyError", errorMessage="'sku'")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Store-level reads: each body runs on each backend, as the store contract suite's do.
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", chosen_backends(metafunc.config))
 
 
 def row(
@@ -46,9 +58,9 @@ def row(
     )
 
 
-def with_store(tmp_path: Path, rows: list[InstanceRow], body: Any) -> Any:
+def with_store(url: str, rows: list[InstanceRow], body: Any) -> Any:
     async def main() -> Any:
-        store = open_store(f"sqlite:///{tmp_path / 'stats.db'}")
+        store = open_store(url)
         try:
 
             def write(tx: Any) -> None:
@@ -63,7 +75,7 @@ def with_store(tmp_path: Path, rows: list[InstanceRow], body: Any) -> Any:
     return asyncio.run(main())
 
 
-def test_statistics_per_name_over_a_window(tmp_path: Path) -> None:
+def test_statistics_per_name_over_a_window(store_url: str) -> None:
     t0 = 1_000_000 * S
     rows = [row(f"ok-{i}", "pay", pb.COMPLETED, t0 + i * S, took=(i + 1) * S) for i in range(20)]
     rows += [
@@ -79,7 +91,7 @@ def test_statistics_per_name_over_a_window(tmp_path: Path) -> None:
     async def body(store: Any) -> Any:
         return await Query(store).workflow_stats(t0, t0 + 60 * S, buckets=6)
 
-    pay, ship = with_store(tmp_path, rows, body)
+    pay, ship = with_store(store_url, rows, body)
     assert pay.name == "pay" and ship.name == "ship"
     assert pay.counts == {"COMPLETED": 20, "FAILED": 3, "TERMINATED": 1, "RUNNING": 1}
     assert pay.created == 25
@@ -100,21 +112,21 @@ def test_statistics_per_name_over_a_window(tmp_path: Path) -> None:
     async def one_app(store: Any) -> Any:
         return await Query(store).workflow_stats(t0, t0 + 60 * S, buckets=6, app_id="b")
 
-    (only,) = with_store(tmp_path, [], one_app)
+    (only,) = with_store(store_url, [], one_app)
     assert only.name == "ship"
 
 
-def test_percentiles_of_a_single_run(tmp_path: Path) -> None:
+def test_percentiles_of_a_single_run(store_url: str) -> None:
     t0 = 5_000 * S
 
     async def body(store: Any) -> Any:
         return await Query(store).workflow_stats(t0, t0 + 60 * S)
 
-    (stats,) = with_store(tmp_path, [row("x", "w", pb.COMPLETED, t0, took=2 * S)], body)
+    (stats,) = with_store(store_url, [row("x", "w", pb.COMPLETED, t0, took=2 * S)], body)
     assert stats.durations == {50: 2 * S, 95: 2 * S, 99: 2 * S}
 
 
-def test_store_size_and_the_parent_child_filter(tmp_path: Path) -> None:
+def test_store_size_and_the_parent_child_filter(store_url: str) -> None:
     rows = [row("root", "w", pb.RUNNING, S), row("kid", "w", pb.RUNNING, 2 * S, parent="root")]
 
     async def body(store: Any) -> Any:
@@ -125,7 +137,7 @@ def test_store_size_and_the_parent_child_filter(tmp_path: Path) -> None:
         counted = await store.read(lambda tx: tx.count_instances(InstanceFilter(has_parent=True)))
         return size, roots, children, counted
 
-    size, roots, children, counted = with_store(tmp_path, rows, body)
+    size, roots, children, counted = with_store(store_url, rows, body)
     assert size.instances == 2 and size.inbox == 0 and size.tasks == 0 and size.bytes > 0
     assert [v.instance_id for v in roots.instances] == ["root"]
     assert [v.instance_id for v in children.instances] == ["kid"]

@@ -73,7 +73,11 @@ def test_nodes_starting_together_migrate_once(empty_pg_url: str) -> None:
 
     asyncio.run(close_all())
     assert errors == []
-    assert _catalog(empty_pg_url, "together")["migrations"] == [(1, "initial"), (2, "leases")]
+    assert _catalog(empty_pg_url, "together")["migrations"] == [
+        (1, "initial"),
+        (2, "leases"),
+        (3, "dashboard_indexes"),
+    ]
 
 
 def test_a_newer_schema_is_refused_with_advice(pg_url: str) -> None:

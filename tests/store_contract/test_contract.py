@@ -220,3 +220,47 @@ def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="schema version 99, newer than this tether knows"):
         open_store(f"sqlite:///{path}")
+
+
+def test_keyset_paging_in_every_order_and_direction_visits_each_row_once(store_url: str) -> None:
+    async def body(store: Any) -> Any:
+        def seed(tx: Any) -> None:
+            # Many ties on both time keys, so the ID must break them for paging to be exact.
+            for i in range(9):
+                row = instance(f"p-{i}")
+                row.created_at, row.updated_at = i % 3, 10 - i % 2
+                row.parent_instance_id = "p-0" if i % 4 == 1 else None
+                tx.upsert_instance(row)
+
+        await store.write(seed)
+        found: dict[tuple[str, bool], tuple[list[str], list[str]]] = {}
+        for key in ("instance_id", "created_at", "updated_at"):
+            for descending in (False, True):
+                flt = InstanceFilter(order_by=key, descending=descending)
+                whole = await store.read(lambda tx, f=flt: tx.list_instances(f))
+                paged: list[str] = []
+                while True:
+                    flt.limit = 2
+                    page = await store.read(lambda tx, f=flt: tx.list_instances(f))
+                    paged += [r.instance_id for r in page]
+                    if len(page) < 2:
+                        break
+                    flt.after_id = page[-1].instance_id
+                    flt.after_key = getattr(page[-1], key) if key != "instance_id" else None
+                found[key, descending] = [r.instance_id for r in whole], paged
+        children = await store.read(
+            lambda tx: tx.list_instances(InstanceFilter(has_parent=True, descending=True))
+        )
+        return found, [r.instance_id for r in children]
+
+    found, children = run(store_url, body)
+    ids = [f"p-{i}" for i in range(9)]
+    assert found["instance_id", False] == (ids, ids)
+    assert found["instance_id", True] == (ids[::-1], ids[::-1])
+    by_created = sorted(ids, key=lambda i: (int(i[2:]) % 3, i))
+    assert found["created_at", False] == (by_created, by_created)
+    assert found["created_at", True] == (by_created[::-1], by_created[::-1])
+    by_updated = sorted(ids, key=lambda i: (10 - int(i[2:]) % 2, i))
+    assert found["updated_at", False] == (by_updated, by_updated)
+    assert found["updated_at", True] == (by_updated[::-1], by_updated[::-1])
+    assert children == ["p-5", "p-1"]

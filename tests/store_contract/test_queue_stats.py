@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.store_contract.test_contract import instance, run, store_url
+from tests.store_contract.test_contract import instance, run
 from tether import pb
 from tether.store import MessageRow, TaskRow
-
-__all__ = ["store_url"]  # the contract suite's backends
 
 
 def _message(msg_id: int, instance_id: str, app: str, visible_at: int, order: int) -> MessageRow:

@@ -1,6 +1,7 @@
 -- Every statement the PostgreSQL backend runs, by name (loaded by queries.py). A query starts at
 -- a line "-- name: <name>" followed by comment lines saying what it is for. Parameters are
--- psycopg's %(name)s; a NULL filter parameter means "no filter".
+-- psycopg's %(name)s; a NULL filter parameter means "no filter". A {piece} in braces is an
+-- identifier, keyword or named fragment the caller composes in (psycopg.sql) before running it.
 
 -- name: get_instance
 SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
@@ -22,21 +23,50 @@ FROM inbox WHERE instance_id = %(instance_id)s ORDER BY ord, msg_id;
 SELECT instance_id, task_id, execution_id, app_id, request, created_at, owner
 FROM tasks WHERE instance_id = %(instance_id)s ORDER BY task_id;
 
--- name: list_instances
--- The management listing: every filter is optional (NULL), paged by instance id.
+-- name: instance_filter
+-- The WHERE of the listing and the count (composed into both as {filter}): every field of an
+-- InstanceFilter is optional (NULL). The ID prefix is a range on the primary key (collation
+-- "C" compares UTF-8 bytes), so the key's index serves it.
+(%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+  AND (%(name)s::text IS NULL OR name = %(name)s)
+  AND (%(parent_instance_id)s::text IS NULL OR parent_instance_id = %(parent_instance_id)s)
+  AND (%(has_parent)s::boolean IS NULL OR (parent_instance_id IS NOT NULL) = %(has_parent)s)
+  AND (%(statuses)s::int[] IS NULL OR status = ANY(%(statuses)s::int[]))
+  AND (%(created_from)s::bigint IS NULL OR created_at >= %(created_from)s)
+  AND (%(created_to)s::bigint IS NULL OR created_at < %(created_to)s)
+  AND (%(updated_from)s::bigint IS NULL OR updated_at >= %(updated_from)s)
+  AND (%(updated_to)s::bigint IS NULL OR updated_at < %(updated_to)s)
+  AND (%(id_from)s::text IS NULL OR (instance_id >= %(id_from)s AND instance_id < %(id_to)s))
+
+-- name: list_instances_by_id
+-- The listing in instance ID order ({direction}: ASC or DESC), paged after an ID ({after}: >
+-- ascending, < descending).
 SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
        completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id,
        parent, stall, version_name, tags, owner, epoch
 FROM instances
-WHERE (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
-  AND (%(statuses)s::int[] IS NULL OR status = ANY(%(statuses)s::int[]))
-  AND (%(name)s::text IS NULL OR name = %(name)s)
-  AND (%(created_from)s::bigint IS NULL OR created_at >= %(created_from)s)
-  AND (%(created_to)s::bigint IS NULL OR created_at < %(created_to)s)
-  AND (%(parent_instance_id)s::text IS NULL OR parent_instance_id = %(parent_instance_id)s)
-  AND (%(after_id)s::text IS NULL OR instance_id > %(after_id)s)
-ORDER BY instance_id
+WHERE {filter}
+  AND (%(after_id)s::text IS NULL OR instance_id {after} %(after_id)s)
+ORDER BY instance_id {direction}
 LIMIT %(limit)s;
+
+-- name: list_instances_by_time
+-- The listing by a time column ({key}: created_at or updated_at), ties broken by instance ID so
+-- paging never skips a row; the keyset cursor is the last row's (key, ID), applied when both
+-- are given.
+SELECT instance_id, app_id, name, status, execution_id, created_at, updated_at, started_at,
+       completed_at, scheduled_start, input, output, custom_status, failure, parent_instance_id,
+       parent, stall, version_name, tags, owner, epoch
+FROM instances
+WHERE {filter}
+  AND (%(after_key)s::bigint IS NULL OR %(after_id)s::text IS NULL
+       OR ({key}, instance_id) {after} (%(after_key)s::bigint, %(after_id)s::text))
+ORDER BY {key} {direction}, instance_id {direction}
+LIMIT %(limit)s;
+
+-- name: count_instances
+-- Instances matching the filter, per status.
+SELECT status, COUNT(*) FROM instances WHERE {filter} GROUP BY status;
 
 -- name: list_instance_ids
 SELECT instance_id FROM instances
@@ -65,6 +95,79 @@ WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = m.instance_id)
 -- name: history_gaps
 SELECT instance_id FROM history GROUP BY instance_id
 HAVING MIN(seq) <> 0 OR MAX(seq) <> COUNT(*) - 1;
+
+-- name: instances_per_status
+-- The metrics endpoint's counts (queue_stats): instances per app and status,
+SELECT app_id, status, COUNT(*) FROM instances GROUP BY app_id, status;
+
+-- name: inbox_per_app
+-- … inbox rows per app: deliverable at %(now)s (with the oldest one's visible_at), not visible
+-- yet, and delayed ones (timers, scheduled starts: visible_at after their order) now due,
+SELECT app_id,
+       COUNT(*) FILTER (WHERE visible_at <= %(now)s),
+       MIN(visible_at) FILTER (WHERE visible_at <= %(now)s),
+       COUNT(*) FILTER (WHERE visible_at > %(now)s),
+       COUNT(*) FILTER (WHERE visible_at > ord AND visible_at <= %(now)s)
+FROM inbox GROUP BY app_id;
+
+-- name: tasks_per_app
+-- … and unresolved activity tasks per app with the oldest one's creation time.
+SELECT app_id, COUNT(*), MIN(created_at) FROM tasks GROUP BY app_id;
+
+-- name: created_per_name
+-- The dashboard's statistics (workflow_stats) over [since, until), optionally of one app:
+-- instances created, per name, status and bucket of bucket_ns (0 starts at since),
+SELECT name, status, (created_at - %(since)s::bigint) / %(bucket_ns)s::bigint AS bucket,
+       COUNT(*)
+FROM instances
+WHERE created_at >= %(since)s AND created_at < %(until)s
+  AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+GROUP BY name, status, bucket;
+
+-- name: finished_per_name
+-- … runs finished (completed_at in the window) per name and terminal status,
+SELECT name, status, COUNT(*)
+FROM instances
+WHERE status = ANY(%(terminal)s::int[]) AND completed_at >= %(since)s
+  AND completed_at < %(until)s AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+GROUP BY name, status;
+
+-- name: duration_percentiles
+-- … the nearest-rank percentiles of COMPLETED runs' durations (completed_at minus started_at,
+-- else created_at): the ceil(p * n / 100)-th shortest of a name's n runs, in integers,
+SELECT name, pct.p, d
+FROM (SELECT name, completed_at - COALESCE(started_at, created_at) AS d,
+             ROW_NUMBER() OVER (PARTITION BY name
+                                ORDER BY completed_at - COALESCE(started_at, created_at)) AS rn,
+             COUNT(*) OVER (PARTITION BY name) AS n
+      FROM instances
+      WHERE status = %(completed)s AND completed_at >= %(since)s AND completed_at < %(until)s
+        AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)) ranked
+JOIN unnest(%(percentiles)s::int[]) AS pct(p) ON ranked.rn = (ranked.n * pct.p + 99) / 100;
+
+-- name: top_failures
+-- … and the most frequent failure details of FAILED runs, per name (at most %(top)s each).
+SELECT name, failure, c
+FROM (SELECT name, failure, COUNT(*) AS c,
+             ROW_NUMBER() OVER (PARTITION BY name ORDER BY COUNT(*) DESC) AS rn
+      FROM instances
+      WHERE status = %(failed)s AND failure IS NOT NULL AND completed_at >= %(since)s
+        AND completed_at < %(until)s AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
+      GROUP BY name, failure) grouped
+WHERE rn <= %(top)s
+ORDER BY name, c DESC;
+
+-- name: store_size
+-- What the store occupies: its tables in its schema (the first on the search path) with their
+-- indexes and TOAST, and the rows of the tables the dashboard shows.
+SELECT (SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint
+        FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+        WHERE s.nspname = current_schema() AND c.relkind = 'r'
+          AND c.relname = ANY(ARRAY['instances', 'history', 'inbox', 'tasks', 'nodes',
+                                    'tether_migrations'])),
+       (SELECT COUNT(*) FROM instances),
+       (SELECT COUNT(*) FROM inbox),
+       (SELECT COUNT(*) FROM tasks);
 
 -- name: upsert_instance
 -- Update in place on conflict (a turn rewrites the row; untouched indexes stay as they are).

@@ -27,7 +27,14 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_app_status ON instances (app_id, status);
 CREATE INDEX instances_owner ON instances (owner);
-CREATE INDEX instances_created ON instances (created_at);
+-- (created_at, name, status) covers listings by creation time filtered by name or status and
+-- the per-name statistics.
+CREATE INDEX instances_created_name_status ON instances (created_at, name, status);
+-- Finished runs only (a running instance's turns never touch it): durations and outcomes by
+-- completion time.
+CREATE INDEX instances_finished
+    ON instances (completed_at, name, status, started_at, created_at)
+    WHERE completed_at IS NOT NULL;
 
 CREATE TABLE history (
     instance_id TEXT NOT NULL,

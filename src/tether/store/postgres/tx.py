@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from tether.errors import LeaseLost
 from tether.store.base import (
@@ -27,15 +28,57 @@ from tether.store.base import (
     InstanceRow,
     Lease,
     MessageRow,
+    NameStatsRow,
     NodeRow,
+    QueueStats,
+    StoreSize,
     TaskRow,
 )
+from tether.store.postgres import stats
 from tether.store.postgres.queries import QUERIES as Q
 from tether.store.rows import instance_row as _instance
 from tether.store.rows import message_row as _message
 from tether.store.rows import task_row as _task
 
 _TERMINAL = sorted(TERMINAL_STATUSES)
+
+_FILTER = sql.SQL(Q["instance_filter"])
+_COUNT = sql.SQL(Q["count_instances"]).format(filter=_FILTER)
+
+
+def _listing(key: str, descending: bool) -> sql.Composed:
+    query = "list_instances_by_id" if key == "instance_id" else "list_instances_by_time"
+    return sql.SQL(Q[query]).format(
+        filter=_FILTER,
+        key=sql.Identifier(key),
+        after=sql.SQL("<" if descending else ">"),
+        direction=sql.SQL("DESC" if descending else "ASC"),
+    )
+
+
+# Every listing order (InstanceFilter.order_by) and direction, composed once.
+_LISTINGS = {
+    (key, desc): _listing(key, desc)
+    for key in ("instance_id", "created_at", "updated_at")
+    for desc in (False, True)
+}
+
+
+def _filter_params(flt: InstanceFilter) -> dict[str, Any]:
+    return {
+        "app_id": flt.app_id,
+        "name": flt.name,
+        "parent_instance_id": flt.parent_instance_id,
+        "has_parent": flt.has_parent,
+        "statuses": list(flt.statuses) if flt.statuses else None,
+        "created_from": flt.created_from,
+        "created_to": flt.created_to,
+        "updated_from": flt.updated_from,
+        "updated_to": flt.updated_to,
+        # The largest code point bounds every ID that starts with the prefix.
+        "id_from": flt.id_prefix or None,
+        "id_to": flt.id_prefix + "\U0010ffff" if flt.id_prefix else None,
+    }
 
 
 class StoreClock:
@@ -85,6 +128,7 @@ class PostgresTx:
             self._saw_clock(self._one("store_now")[0])
         assert self._now is not None
         return self._now
+
     def get_instance(self, instance_id: str) -> InstanceRow | None:
         row = self._one("get_instance", instance_id=instance_id)
         return _instance(row) if row else None
@@ -103,18 +147,17 @@ class PostgresTx:
         return [_task(r) for r in self._rows("load_tasks", instance_id=instance_id)]
 
     def list_instances(self, flt: InstanceFilter) -> list[InstanceRow]:
-        rows = self._rows(
-            "list_instances",
-            app_id=flt.app_id,
-            statuses=list(flt.statuses) if flt.statuses else None,
-            name=flt.name,
-            created_from=flt.created_from,
-            created_to=flt.created_to,
-            parent_instance_id=flt.parent_instance_id,
-            after_id=flt.after_id,
-            limit=flt.limit,
-        )
-        return [_instance(r) for r in rows]
+        query = _LISTINGS.get((flt.order_by, flt.descending))
+        if query is None:
+            raise ValueError(f"cannot order instances by {flt.order_by!r}")
+        params = _filter_params(flt)
+        params.update(after_id=flt.after_id, after_key=flt.after_key, limit=flt.limit)
+        self.cur.execute(query, params)
+        return [_instance(r) for r in self.cur.fetchall()]
+
+    def count_instances(self, flt: InstanceFilter) -> dict[int, int]:
+        self.cur.execute(_COUNT, _filter_params(flt))
+        return {status: n for status, n in self.cur.fetchall()}
 
     def list_instance_ids(
         self, app_id: str | None, after: str | None, limit: int | None
@@ -138,6 +181,34 @@ class PostgresTx:
             problems.append(f"{orphans} inbox rows without an instance")
         problems.extend(f"history of {r[0]!r} has gaps" for r in self._rows("history_gaps"))
         return problems
+
+    def queue_stats(self, now: int) -> QueueStats:
+        instances = {(a, st): n for a, st, n in self._rows("instances_per_status")}
+        ready: dict[str, tuple[int, int]] = {}
+        waiting: dict[str, int] = {}
+        due: dict[str, int] = {}
+        for app_id, n_ready, oldest, n_waiting, n_due in self._rows("inbox_per_app", now=now):
+            if n_ready:
+                ready[app_id] = (n_ready, oldest)
+            waiting[app_id], due[app_id] = n_waiting, n_due
+        tasks = {a: (n, oldest) for a, n, oldest in self._rows("tasks_per_app")}
+        return QueueStats(instances, ready, waiting, due, tasks)
+
+    def workflow_stats(
+        self,
+        since: int,
+        until: int,
+        bucket_ns: int,
+        app_id: str | None,
+        percentiles: Sequence[int],
+        top_failures: int,
+    ) -> list[NameStatsRow]:
+        return stats.workflow_stats(
+            self.cur, since, until, bucket_ns, app_id, percentiles, top_failures
+        )
+
+    def store_size(self) -> StoreSize:
+        return stats.store_size(self.cur)
 
     # -- writes ------------------------------------------------------------------------------
     def upsert_instance(self, row: InstanceRow) -> None:

@@ -1,0 +1,62 @@
+"""Aggregate reads for the dashboard on PostgreSQL: per-name statistics and the store's size.
+
+Every figure is computed by the server (grouping and window functions, the percentiles' ranks
+included); this module only folds the result rows into the contract's dataclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from tether import pb
+from tether.store.base import NameStatsRow, StoreSize
+from tether.store.postgres.queries import QUERIES as Q
+
+_TERMINAL = sorted(pb.TERMINAL_STATUSES)
+
+
+def workflow_stats(
+    cur: psycopg.Cursor[Any],
+    since: int,
+    until: int,
+    bucket_ns: int,
+    app_id: str | None,
+    percentiles: Sequence[int],
+    top_failures: int,
+) -> list[NameStatsRow]:
+    window = {"since": since, "until": until, "app_id": app_id}
+    stats: dict[str, NameStatsRow] = {}
+
+    def rows(name: str, **params: Any) -> list[Any]:
+        cur.execute(Q[name], {**window, **params})
+        return cur.fetchall()
+
+    def of(name: str) -> NameStatsRow:
+        row = stats.get(name)
+        if row is None:
+            row = stats[name] = NameStatsRow(name)
+        return row
+
+    for name, status, bucket, n in rows("created_per_name", bucket_ns=bucket_ns):
+        row = of(name)
+        row.created[status] = row.created.get(status, 0) + n
+        row.started[bucket] = row.started.get(bucket, 0) + n
+    for name, status, n in rows("finished_per_name", terminal=_TERMINAL):
+        of(name).finished[status] = n
+    if percentiles:
+        found = rows("duration_percentiles", completed=pb.COMPLETED, percentiles=list(percentiles))
+        for name, p, duration in found:
+            of(name).durations[p] = duration
+    if top_failures > 0:
+        for name, failure, n in rows("top_failures", failed=pb.FAILED, top=top_failures):
+            of(name).failures.append((bytes(failure), n))
+    return [stats[name] for name in sorted(stats)]
+
+
+def store_size(cur: psycopg.Cursor[Any]) -> StoreSize:
+    cur.execute(Q["store_size"])
+    size, instances, inbox, tasks = cur.fetchone() or (0, 0, 0, 0)
+    return StoreSize(size, instances, inbox, tasks)
