@@ -1,7 +1,7 @@
 """Aggregate reads for the dashboard: per-name statistics and the store's size.
 
-The SQL is kept to what PostgreSQL runs unchanged (window functions, integer division of
-integers, ``GROUP BY`` over a binary column), so a PostgreSQL backend can share it.
+The PostgreSQL backend answers the same reads with its own SQL (``store/postgres/stats.py``);
+both are checked against each other by ``tests/dashboard/test_store_reads.py``.
 """
 
 from __future__ import annotations
