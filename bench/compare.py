@@ -1,9 +1,10 @@
-"""``python -m bench.compare --base REV``: this checkout's tether against another build, one run.
+"""``python -m bench.compare --base REV [--new REV]``: one tether build against another, one run.
 
-The other build is ``git archive REV`` unpacked under ``.bench-venvs/base-<sha>`` with a
-virtualenv of its own (made once per commit). Both serve the same SDK worker and driver of this
-checkout, on fresh SQLite files, with their rounds interleaved (base, this, base, this, ...), so
-the machine's drift falls on both alike; the ratio column is the median of the per-round ratios.
+"this" is this checkout's build, or ``--new``'s. A revision's build is ``git archive REV``
+unpacked under ``.bench-venvs/base-<sha>`` with a virtualenv of its own (made once per commit).
+Both serve the same SDK worker and driver of this checkout, on fresh SQLite files, with their
+rounds interleaved (base, this, base, this, ...), so the machine's drift falls on both alike; the
+ratio column is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -49,12 +50,16 @@ def scenarios(names: list[str], concurrencies: list[int]) -> list[Scenario]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
     parser.add_argument("--base", required=True, help="the git revision to compare against")
+    parser.add_argument(
+        "--new", help="a git revision to measure instead of this checkout (its own venv too)"
+    )
     parser.add_argument("--only", nargs="+", default=["series", "parallel"], help="scenarios")
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 50])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     sha, base_program = base_build(args.base)
-    systems = {f"base {sha}": base_program, "this": None}
+    new_program = base_build(args.new)[1] if args.new else None
+    systems = {f"base {sha}": base_program, "this": new_program}
     results: dict[str, dict[str, Any]] = {}
     ratios: dict[str, float] = {}
     started = time.monotonic()
