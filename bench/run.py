@@ -93,10 +93,15 @@ def stop(proc: subprocess.Popen[Any], grace: float = 10) -> None:
 
 @contextlib.contextmanager
 def server(
-    system: str, workdir: Path, tracing: str | None = None, tether_bin: Path | None = None
+    system: str,
+    workdir: Path,
+    tracing: str | None = None,
+    tether_bin: Path | None = None,
+    bare: bool = False,
 ) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
     """``tracing``: an OTLP/gRPC endpoint tether exports its spans to (None: tracing off);
-    ``tether_bin``: another build's ``tether`` command (default: this checkout's)."""
+    ``tether_bin``: another build's ``tether`` command (default: this checkout's); ``bare``:
+    telemetry off altogether (no metrics either: the engine's observer does nothing)."""
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if system == "tether":
@@ -107,6 +112,8 @@ def server(
                "--log-level", "warning"]  # fmt: skip
         if tracing is not None:
             cmd += ["--tracing-endpoint", tracing, "--tracing-protocol", "grpc"]
+        if bare:
+            cmd += ["--enable-metrics", "false"]
     else:
         cmd = [PY, "-m", "bench.stub", str(port)]
     log = open(workdir / f"{system}.log", "w")  # noqa: SIM115
@@ -136,13 +143,17 @@ def worker(address: str, workdir: Path) -> Iterator[subprocess.Popen[Any]]:
         log.close()
 
 
-def run_sdk(system: str, sc: Scenario, keep: bool, traced: bool = False) -> dict[str, Any]:
+def run_sdk(
+    system: str, sc: Scenario, keep: bool, traced: bool = False, bare: bool = False
+) -> dict[str, Any]:
     """One scenario against tether or the stub, with the SDK worker and the SDK client.
 
-    ``traced``: tether exports its spans over OTLP/gRPC to a receiver this process runs."""
+    ``traced``: tether exports its spans over OTLP/gRPC to a receiver this process runs;
+    ``bare``: tether runs with telemetry off altogether (metrics too)."""
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(otlp_sink()) if traced else None
-        result = _run_sdk(system, sc, keep, sink.endpoint if sink is not None else None)
+        endpoint = sink.endpoint if sink is not None else None
+        result = _run_sdk(system, sc, keep, endpoint, bare=bare)
         if sink is not None:
             result["spans"] = len(sink.spans())
             if result["spans"] == 0:
@@ -162,11 +173,16 @@ def otlp_sink() -> Iterator[Any]:
 
 
 def _run_sdk(
-    system: str, sc: Scenario, keep: bool, tracing: str | None, tether_bin: Path | None = None
+    system: str,
+    sc: Scenario,
+    keep: bool,
+    tracing: str | None,
+    tether_bin: Path | None = None,
+    bare: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{system}-") as tmp:
         workdir = Path(tmp)
-        serving = server(system, workdir, tracing, tether_bin)
+        serving = server(system, workdir, tracing, tether_bin, bare)
         with serving as (address, srv), worker(address, workdir) as wrk:
             cmd = [PY, "-m", "bench.driver", address, sc.name, str(sc.concurrency),
                    str(sc.count), "--watch", str(srv.pid), str(wrk.pid)]  # fmt: skip
@@ -271,10 +287,14 @@ def combine(scenario: str, rounds: dict[str, list[dict[str, Any]]]) -> dict[str,
 def paired_ratios(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Median over rounds of tether's throughput divided by the other system's in the same
     round: runs next to each other share the machine's mood, so the pairs cancel its drift.
-    Keys: "ceiling", "dbos" (the sidecar against them) and "embedded/dbos"."""
+    Keys: "ceiling", "dbos" (the sidecar against them), "embedded/dbos", and the telemetry
+    variants' "metrics/bare", "traced/bare", "traced/metrics"."""
     out: dict[str, float] = {}
     for mine, other, key in (("tether", "ceiling", "ceiling"), ("tether", "dbos", "dbos"),
-                             ("embedded", "dbos", "embedded/dbos")):  # fmt: skip
+                             ("embedded", "dbos", "embedded/dbos"),
+                             ("tether", "tether-bare", "metrics/bare"),
+                             ("tether+otel", "tether-bare", "traced/bare"),
+                             ("tether+otel", "tether", "traced/metrics")):  # fmt: skip
         pairs = zip(rounds.get(mine, []), rounds.get(other, []), strict=False)
         ratios = [t["wf_per_s"] / o["wf_per_s"] for t, o in pairs if o.get("wf_per_s")]
         if ratios:
@@ -359,29 +379,39 @@ def table(
                     f"ratio {_f(r.get('ratio'), '{:.2f}')}, "
                     f"CPU {_f(r.get('engine_cpu_s'), '{:.1f}')} s{_rounds(r, 'ratio', '')}"
                 )
-    lines += _tracing_lines(results)
+    lines += _tracing_lines(results, ratios)
     return "\n".join(lines)
 
 
-def _tracing_lines(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """tether with OTLP span export next to tether without, where both ran."""
+def _tracing_lines(
+    results: dict[str, dict[str, dict[str, Any]]], ratios: dict[str, dict[str, float]]
+) -> list[str]:
+    """tether with OTLP span export next to tether without (and, with ``--tracing all``, next
+    to tether with telemetry off altogether), where they ran."""
     lines: list[str] = []
+    variants = (("no telemetry", "tether-bare"), ("tracing off", "tether"),
+                ("tracing on", "tether+otel"))  # fmt: skip
     for key, by in results.items():
-        traced = by.get("tether+otel")
-        if traced is None:
+        if "tether+otel" not in by and "tether-bare" not in by:
             continue
         if not lines:
-            lines += ["", "tracing on (spans exported over OTLP/gRPC to a local receiver):"]
-        plain = by.get("tether", {})
-        for label, r in (("off", plain), ("on", traced)):
+            lines += ["", "telemetry: none (metrics and tracing off), tracing off (metrics on), "
+                      "tracing on (spans over OTLP/gRPC to a local receiver):"]  # fmt: skip
+        paired = ratios.get(key, {})
+        for label, system in variants:
+            r = by.get(system)
             if not r:
                 continue
             spans = f", {r['spans']} spans received" if "spans" in r else ""
             lines.append(
-                f"  {key:14} tracing {label:3} {_f(r.get('wf_per_s'))} wf/s, p50 "
+                f"  {key:14} {label:12} {_f(r.get('wf_per_s'))} wf/s, p50 "
                 f"{_f(r.get('p50_ms'))} ms, p99 {_f(r.get('p99_ms'))} ms, tether CPU "
                 f"{_f(r.get('engine_cpu_s'), '{:.2f}')} s{spans}"
             )
+        shown = [f"{name} {paired[name]:.3f}" for name in
+                 ("metrics/bare", "traced/bare", "traced/metrics") if name in paired]  # fmt: skip
+        if shown:
+            lines.append(f"  {key:14} throughput ratios (median per round): {', '.join(shown)}")
     return lines
 
 
@@ -451,13 +481,20 @@ def main(argv: list[str] | None = None) -> int:
         help="which systems to run (default: tether embedded ceiling); DBOS via --baseline",
     )
     parser.add_argument("--only", nargs="*", help="scenario names to run (e.g. series long)")
+    parser.add_argument(
+        "--concurrency",
+        nargs="+",
+        type=int,
+        help="only the closed-loop scenarios at these concurrencies (e.g. 1 50)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep logs in bench/results")
     parser.add_argument(
         "--tracing",
-        choices=["off", "on", "both"],
+        choices=["off", "on", "both", "all"],
         default="off",
-        help="tether exports spans over OTLP to a receiver the bench runs: on, off, or both "
-        "(tether and tether+otel side by side; needs tether[otel])",
+        help="tether exports spans over OTLP to a receiver the bench runs: on, off, both "
+        "(tether and tether+otel side by side; needs tether[otel]), or all (both, and "
+        "tether-bare: telemetry off altogether, metrics too)",
     )
     parser.add_argument(
         "--rounds",
@@ -476,14 +513,18 @@ def main(argv: list[str] | None = None) -> int:
         systems.remove("ceiling")
     if args.tracing != "off" and "tether" in systems:
         at = systems.index("tether")
-        traced = ["tether+otel"] if args.tracing == "on" else ["tether", "tether+otel"]
-        systems[at : at + 1] = traced
+        variants = {"on": ["tether+otel"], "both": ["tether", "tether+otel"],
+                    "all": ["tether-bare", "tether", "tether+otel"]}  # fmt: skip
+        systems[at : at + 1] = variants[args.tracing]
     dbos_python = ensure_dbos() if args.baseline == "dbos" else None
     results: dict[str, dict[str, dict[str, Any]]] = {}
     ratios: dict[str, dict[str, float]] = {}
     started = time.monotonic()
     for sc in scenarios(args.quick):
         if args.only and sc.name not in args.only:
+            continue
+        closed_loop = sc.name not in ("timers", "long", "waiting")
+        if args.concurrency and closed_loop and sc.concurrency not in args.concurrency:
             continue
         rounds: dict[str, list[dict[str, Any]]] = {}
         for n in range(rounds_wanted):
@@ -496,8 +537,9 @@ def main(argv: list[str] | None = None) -> int:
                     rounds.setdefault(system, []).append(run_embedded(sc))
                     continue
                 kind = "stub" if system == "ceiling" else "tether"
-                traced = system == "tether+otel"
-                rounds.setdefault(system, []).append(run_sdk(kind, sc, args.keep_logs, traced))
+                traced, bare = system == "tether+otel", system == "tether-bare"
+                record = run_sdk(kind, sc, args.keep_logs, traced, bare)
+                rounds.setdefault(system, []).append(record)
             if dbos_python is not None and sc.name != "waiting":
                 progress(started, "dbos", tag)
                 rounds.setdefault("dbos", []).append(run_dbos(dbos_python, sc))
