@@ -1,149 +1,31 @@
-"""``tether workflow …``: the Dapr CLI's workflow commands against a local tether (or a store)."""
+"""``tether workflow …``: the Dapr CLI's workflow commands against a local tether (or a store).
+
+The read commands are in :mod:`tether.cli.workflow_read`, the flags they all share in
+:mod:`tether.cli.workflow_args`; this module has the commands that change instances, and the
+parsers."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from tether import pb
-from tether.cli import target
-from tether.cli.durations import duration_or_time, from_ns, human_age, rfc3339, to_ns
-from tether.cli.history_view import SHORT_COLUMNS, WIDE_COLUMNS, history_rows
-from tether.cli.instances import (
-    InstanceSource,
-    RemoteSource,
-    StoreSource,
-    detail_record,
-    list_record,
+from tether.cli.durations import duration_or_time, to_ns
+from tether.cli.output import CliError, Progress, guarded, help_for, info, success
+from tether.cli.workflow_args import (
+    FORMATS,
+    LIST_STATUSES,
+    TERMINAL_NAMES,
+    change,
+    client_for,
+    common_flags,
+    connection_flags,
+    json_input,
+    output_flag,
+    source_for,
 )
-from tether.cli.output import (
-    CliError,
-    Progress,
-    failure,
-    guarded,
-    help_for,
-    info,
-    print_document,
-    print_table,
-    success,
-    warn,
-)
-from tether.cli.remote import TetherHttp
-from tether.engine.admin import Admin
-from tether.engine.query import InstanceView, history_views
-
-LIST_STATUSES = [
-    "RUNNING",
-    "COMPLETED",
-    "CONTINUED_AS_NEW",
-    "FAILED",
-    "CANCELED",
-    "TERMINATED",
-    "PENDING",
-    "SUSPENDED",
-]
-TERMINAL_NAMES = {"COMPLETED", "CONTINUED_AS_NEW", "FAILED", "CANCELED", "TERMINATED"}
-FORMATS = ["short", "wide", "yaml", "json"]
-Offline = Callable[[Admin], Awaitable[None]]
-
-
-# -- shared flags ------------------------------------------------------------------------------
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-a", "--app-id", default=None, help="the app ID owner of the workflow instance"
-    )
-    parser.add_argument(
-        "-k",
-        "--kubernetes",
-        action="store_true",
-        help="accepted for Dapr CLI compatibility; tether always targets the local sidecar",
-    )
-    parser.add_argument("-n", "--namespace", default="default", help="namespace shown in output")
-    parser.add_argument(
-        "--api-token",
-        default=None,
-        help="the tether's API token (default: $DAPR_API_TOKEN); required when it runs with one",
-    )
-
-
-def _connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--connection-string",
-        default=None,
-        help="the tether store to work on (a SQLite path or sqlite:/// URL): through the tether "
-        "running on it, or directly when none is",
-    )
-    parser.add_argument(
-        "-t", "--table-name", default=None, help="a PostgreSQL store's schema (tether's tables)"
-    )
-
-
-def _output(parser: argparse.ArgumentParser, choices: list[str]) -> None:
-    parser.add_argument(
-        "-o",
-        "--output",
-        default="short",
-        choices=choices,
-        metavar="FORMAT",
-        help=f"output format: one of {', '.join(choices)}",
-    )
-
-
-def _kube_warning(args: argparse.Namespace) -> None:
-    if getattr(args, "kubernetes", False):
-        warn("tether has no Kubernetes mode; using the local tether")
-
-
-def _json_input(value: str | None, flag: str) -> str | None:
-    """A JSON argument, encoded once more as the Dapr CLI does (the SDK receives it as a string)."""
-    if value is None:
-        return None
-    try:
-        json.loads(value)
-    except ValueError as exc:
-        raise CliError(f"invalid JSON for {flag}: {exc}") from None
-    return json.dumps(value)
-
-
-def _client(args: argparse.Namespace) -> target.SidecarClient:
-    _kube_warning(args)
-    return target.connect(args.app_id, target.api_token(args.api_token))
-
-
-def _target(args: argparse.Namespace) -> target.Target:
-    _kube_warning(args)
-    return target.resolve(
-        args.app_id, getattr(args, "connection_string", None), getattr(args, "table_name", None)
-    )
-
-
-def _source(args: argparse.Namespace, chosen: target.Target | None = None) -> InstanceSource:
-    chosen = chosen or _target(args)
-    if chosen.sidecar is None:
-        assert chosen.store_url is not None
-        return StoreSource(chosen.store_url, args.app_id)
-    token = target.api_token(args.api_token)
-    entry = chosen.sidecar
-    return RemoteSource(TetherHttp(entry, token), target.SidecarClient(entry, token), args.app_id)
-
-
-def _change(
-    args: argparse.Namespace, rpc: str, request: Any, response_cls: Any, offline: Offline
-) -> target.Target:
-    """A change through the running tether's engine, else the engine's operation on the store."""
-    chosen = _target(args)
-    if chosen.sidecar is not None:
-        client = target.SidecarClient(chosen.sidecar, target.api_token(args.api_token))
-        client.call(rpc, request, response_cls)
-    else:
-        assert chosen.store_url is not None
-        target.on_store(chosen.store_url, offline)
-    return chosen
+from tether.cli.workflow_read import cmd_get, cmd_history, cmd_list, sort_views
+from tether.engine.query import history_views
 
 
 # -- run / raise-event / suspend / resume / terminate / rerun ----------------------------------
@@ -151,13 +33,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     request = pb.CreateInstanceRequest(name=args.name)
     if args.instance_id:
         request.instanceId = args.instance_id
-    payload = _json_input(args.input, "--input")
+    payload = json_input(args.input, "--input")
     if payload is not None:
         request.input.value = payload
     if args.start_time is not None:
         when = duration_or_time(args.start_time, past=False, flag="--start-time")
         request.scheduledStartTimestamp.FromDatetime(when.replace(tzinfo=None))
-    client = _client(args)
+    client = client_for(args)
     response = client.call("StartInstance", request, pb.CreateInstanceResponse)
     success(f"Workflow instance started successfully: {response.instanceId}")
     return 0
@@ -171,10 +53,10 @@ def cmd_raise_event(args: argparse.Namespace) -> int:
             "e.g. order-12345/PaymentReceived"
         )
     request = pb.RaiseEventRequest(instanceId=instance_id, name=event)
-    payload = _json_input(args.input, "--input")
+    payload = json_input(args.input, "--input")
     if payload is not None:
         request.input.value = payload
-    _change(
+    change(
         args,
         "RaiseEvent",
         request,
@@ -189,7 +71,7 @@ def cmd_suspend(args: argparse.Namespace) -> int:
     request = pb.SuspendRequest(instanceId=args.instance_id)
     if args.reason:
         request.reason.value = args.reason
-    _change(
+    change(
         args,
         "SuspendInstance",
         request,
@@ -204,7 +86,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     request = pb.ResumeRequest(instanceId=args.instance_id)
     if args.reason:
         request.reason.value = args.reason
-    _change(
+    change(
         args,
         "ResumeInstance",
         request,
@@ -217,17 +99,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_terminate(args: argparse.Namespace) -> int:
     request = pb.TerminateRequest(instanceId=args.instance_id, recursive=True)
-    payload = _json_input(args.output, "--output")
+    payload = json_input(args.output, "--output")
     if payload is not None:
         request.output.value = payload
-    chosen = _change(
+    chosen = change(
         args,
         "TerminateInstance",
         request,
         pb.TerminateResponse,
         lambda admin: admin.terminate(args.instance_id, payload, True),
     )
-    view = _source(args, chosen).get(args.instance_id)
+    view = source_for(args, chosen).get(args.instance_id)
     if not view.terminal:
         # Stored, but nothing ran it yet: e.g. an instance of an app no running tether serves.
         info(
@@ -244,7 +126,7 @@ _RERUNNABLE = ("taskScheduled", "timerCreated", "childWorkflowInstanceCreated")
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    client = _client(args)
+    client = client_for(args)
     event_id = args.event_id
     if event_id is None:
         # "From the beginning": the first event a rerun can start from (workflow code before it
@@ -270,163 +152,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         if not args.new_instance_id:
             raise CliError("--new-instance-id must not be empty")
         request.newInstanceID = args.new_instance_id
-    payload = _json_input(args.input, "--input")
+    payload = json_input(args.input, "--input")
     if payload is not None:
         request.input.value = payload
         request.overwriteInput = True
     response = client.call("RerunWorkflowFromEvent", request, pb.RerunWorkflowFromEventResponse)
     info(f"Rerunning workflow instance: {response.newInstanceID}")
-    return 0
-
-
-# -- list / get / history ----------------------------------------------------------------------
-def _time(ns: int | None, seconds_only: bool = False) -> str:
-    return rfc3339(from_ns(ns), seconds_only=seconds_only) if ns else ""
-
-
-def _sort(views: list[InstanceView]) -> list[InstanceView]:
-    far = 2**63
-    return sorted(views, key=lambda v: (v.created_at or far, v.instance_id))
-
-
-def _age(view: InstanceView, now: datetime) -> str:
-    if view.created_at is None:
-        return "<scheduled>"
-    return human_age((now - from_ns(view.created_at)).total_seconds())
-
-
-def _filtered(views: list[InstanceView], args: argparse.Namespace) -> list[InstanceView]:
-    if args.filter_name is not None:
-        views = [v for v in views if v.name == args.filter_name]
-    if args.filter_status is not None:
-        views = [v for v in views if v.status_name == args.filter_status]
-    if args.filter_max_age is not None:
-        cutoff = to_ns(duration_or_time(args.filter_max_age, past=True, flag="--filter-max-age"))
-        views = [v for v in views if v.created_at is not None and v.created_at >= cutoff]
-    return views
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    if args.filter_status is not None and args.filter_status not in LIST_STATUSES:
-        raise CliError(
-            "invalid value for --filter-status. Supported values are " + ", ".join(LIST_STATUSES)
-        )
-    filters = (args.filter_name, args.filter_status, args.filter_max_age)
-    if args.output == "ids" and any(f is not None for f in filters):
-        raise CliError("filters cannot be used with --output ids")
-    if args.filter_max_age is not None:  # validate before any network call
-        duration_or_time(args.filter_max_age, past=True, flag="--filter-max-age")
-    source = _source(args)
-    views = _sort(_filtered(source.list_all(), args))
-    if args.output == "ids":
-        for view in views:
-            print(view.instance_id)
-        return 0
-    if not views:
-        if args.output in ("json", "yaml"):
-            print_document([], args.output)
-        app = source.app_id or "*"
-        failure(f'No workflow found in namespace "{args.namespace}" for app ID "{app}"')
-        return 0
-    if args.output in ("json", "yaml"):
-        print_document([list_record(v, args.namespace) for v in views], args.output)
-        return 0
-    now = datetime.now(UTC)
-    if args.output == "wide":
-        print_table(
-            [
-                "NAMESPACE",
-                "APP ID",
-                "Name",
-                "INSTANCE ID",
-                "CREATED",
-                "LAST UPDATE",
-                "STATUS",
-                "CUSTOM STATUS",
-                "FAILURE MESSAGE",
-            ],
-            [
-                [
-                    args.namespace,
-                    v.app_id,
-                    v.name,
-                    v.instance_id,
-                    _time(v.created_at, seconds_only=True),
-                    _time(v.updated_at, seconds_only=True),
-                    v.status_name,
-                    v.custom_status or "",
-                    (v.failure.message if v.failure else "").replace("\n", " "),
-                ]
-                for v in views
-            ],
-            colour_column="STATUS",
-        )
-        return 0
-    print_table(
-        ["NAME", "ID", "STATUS", "CUSTOM STATUS", "AGE"],
-        [
-            [v.name, v.instance_id, v.status_name, v.custom_status or "", _age(v, now)]
-            for v in views
-        ],
-        colour_column="STATUS",
-    )
-    return 0
-
-
-def cmd_get(args: argparse.Namespace) -> int:
-    view = _source(args).get(args.instance_id)
-    if args.output in ("json", "yaml"):
-        print_document(detail_record(view, args.namespace), args.output)
-        return 0
-    now = datetime.now(UTC)
-    failure = view.failure
-    fields: list[tuple[str, str | None]] = [
-        ("Instance ID", view.instance_id),
-        ("Name", view.name),
-        ("App ID", view.app_id),
-        ("Status", view.status_name),
-        ("Custom status", view.custom_status),
-        ("Age", _age(view, now)),
-        ("Created", _time(view.created_at) or None),
-        ("Last update", _time(view.updated_at) or None),
-        ("Input", view.input),
-        ("Output", view.output),
-        ("Failure type", failure.error_type if failure else None),
-        ("Failure message", failure.message if failure else None),
-    ]
-    if args.output == "wide":
-        fields += [
-            ("Namespace", args.namespace),
-            ("Execution ID", view.execution_id),
-            ("Parent instance", view.parent_instance_id),
-            ("Scheduled start", _time(view.scheduled_start) or None),
-            ("Completed", _time(view.completed_at) or None),
-            ("Tags", ", ".join(f"{k}={v}" for k, v in sorted(view.tags.items())) or None),
-            ("Stack trace", failure.stack_trace if failure else None),
-        ]
-    shown = [(k, v) for k, v in fields if v not in (None, "")]
-    width = max(len(k) for k, _ in shown) + 2
-    for key, value in shown:
-        print(f"{key + ':':<{width}}{value}")
-    return 0
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    source = _source(args)
-    history = source.history(args.instance_id)
-    namespace = args.namespace if args.output != "short" else ""
-    rows = history_rows(history.events, history.app_id, namespace)
-    if args.output in ("json", "yaml"):
-        print_document([r.record() for r in rows], args.output)
-        return 0
-    wide = args.output == "wide"
-    print_table(
-        WIDE_COLUMNS if wide else SHORT_COLUMNS,
-        [r.cells(wide) for r in rows],
-        drop_blank=True,
-        blank="" if wide else "-",
-        colour_column="STATUS",
-    )
     return 0
 
 
@@ -457,7 +188,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     cutoff = None
     if args.all_older_than is not None:
         cutoff = to_ns(duration_or_time(args.all_older_than, past=True, flag="--all-older-than"))
-    source = _source(args)
+    source = source_for(args)
     ids: list[str] = list(dict.fromkeys(args.instance_ids))
     if bulk:
         views = source.list_all()
@@ -467,7 +198,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
             views = [v for v in views if v.status_name in TERMINAL_NAMES]
         if cutoff is not None:
             views = [v for v in views if v.created_at is not None and v.created_at < cutoff]
-        ids = [v.instance_id for v in _sort(views)]
+        ids = [v.instance_id for v in sort_views(views)]
     info(f"Purging {len(ids)} workflow instance(s)")
     progress = Progress("purging", len(ids))
 
@@ -502,7 +233,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="start later: an RFC 3339 time or a duration from now (e.g. 10m)",
     )
-    _common(p)
+    common_flags(p)
     p.set_defaults(func=guarded(cmd_run))
 
     p = cmds.add_parser("list", aliases=["ls"], help="list workflow instances")
@@ -519,44 +250,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="only workflows created within this duration (24h) or since this timestamp",
     )
-    _output(p, [*FORMATS, "ids"])
-    _common(p)
-    _connection(p)
+    output_flag(p, [*FORMATS, "ids"])
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_list))
 
     p = cmds.add_parser("get", help="show one workflow instance")
     p.add_argument("instance_id", help="the instance ID")
-    _output(p, FORMATS)
-    _common(p)
-    _connection(p)
+    output_flag(p, FORMATS)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_get))
 
     p = cmds.add_parser("history", help="show a workflow instance's history")
     p.add_argument("instance_id", help="the instance ID")
-    _output(p, FORMATS)
-    _common(p)
-    _connection(p)
+    output_flag(p, FORMATS)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_history))
 
     p = cmds.add_parser("suspend", help="suspend a running workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-r", "--reason", default=None, help="why it is suspended")
-    _common(p)
-    _connection(p)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_suspend))
 
     p = cmds.add_parser("resume", help="resume a suspended workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-r", "--reason", default=None, help="why it is resumed")
-    _common(p)
-    _connection(p)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_resume))
 
     p = cmds.add_parser("terminate", help="terminate a workflow instance")
     p.add_argument("instance_id")
     p.add_argument("-o", "--output", default=None, help="the workflow's output, as a JSON string")
-    _common(p)
-    _connection(p)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_terminate))
 
     p = cmds.add_parser(
@@ -576,8 +307,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="event data (JSON), delivered as a JSON string like the Dapr CLI does",
     )
-    _common(p)
-    _connection(p)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_raise_event))
 
     p = cmds.add_parser("rerun", help="re-run a terminal workflow instance from an event")
@@ -591,7 +322,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--new-instance-id", default=None, help="ID of the new instance")
     p.add_argument("-x", "--input", default=None, help="new input for the re-run event (JSON)")
-    _common(p)
+    common_flags(p)
     p.set_defaults(func=guarded(cmd_rerun))
 
     p = cmds.add_parser("purge", help="purge terminal workflow instances")
@@ -608,6 +339,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --all-older-than: only this status (non-terminal ones need --force)",
     )
     p.add_argument("--force", action="store_true", help="purge regardless of state")
-    _common(p)
-    _connection(p)
+    common_flags(p)
+    connection_flags(p)
     p.set_defaults(func=guarded(cmd_purge))
