@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from tests.conformance._support import Raw
+from tests.conformance._support import SERVICE, Raw
 from tests.telemetry.conftest import wait_for_workflow_span
 from tests.telemetry.workflows import ATTEMPTS_BEFORE_SUCCESS
 from tether import pb
@@ -204,6 +204,16 @@ def test_a_start_with_a_traceparent_joins_that_trace(
     request.parentTraceContext.traceParent = header
     raw.call("StartInstance", request)
     client.wait_for_workflow_completion("traced-grpc", timeout_in_seconds=30)
+    # Without the field, call metadata (OpenTelemetry's gRPC client instrumentation) carries it.
+    start = raw.channel.unary_unary(
+        SERVICE + "StartInstance",
+        request_serializer=pb.CreateInstanceRequest.SerializeToString,
+        response_deserializer=pb.CreateInstanceResponse.FromString,
+    )
+    bare = pb.CreateInstanceRequest(name="chain", instanceId="traced-metadata")
+    bare.input.value = "1"
+    start(bare, metadata=(("traceparent", header),), timeout=30)
+    client.wait_for_workflow_completion("traced-metadata", timeout_in_seconds=30)
 
     http = httpx.post(
         f"http://127.0.0.1:{sidecar.http_port}/v1.0/workflows/dapr/chain/start",
@@ -214,7 +224,7 @@ def test_a_start_with_a_traceparent_joins_that_trace(
     assert http.status_code == 202, http.text
     client.wait_for_workflow_completion("traced-http", timeout_in_seconds=30)
 
-    for iid in ("traced-grpc", "traced-http"):
+    for iid in ("traced-grpc", "traced-metadata", "traced-http"):
         found = wait_for_workflow_span(spans, iid)
         root = _one(found, "workflow||chain")
         assert _ids(root)[0] == caller_trace
@@ -222,6 +232,64 @@ def test_a_start_with_a_traceparent_joins_that_trace(
         steps = [s for s in found if s.name == "activity||step"]
         sdk = _wait_sdk(spans, {_ids(s)[1] for s in steps}, 2)
         assert {s.context.trace_id for s in sdk if s.context} == {caller_trace}
+
+
+def test_a_rerun_with_a_traceparent_joins_that_trace_not_the_sources(
+    traced: Callable[..., Any], spans: InMemorySpanExporter
+) -> None:
+    sidecar, client = traced()
+    source_trace = 0x11111111111111111111111111111111
+    start = pb.CreateInstanceRequest(name="chain", instanceId="rerun-source")
+    start.input.value = "1"
+    start.parentTraceContext.traceParent = f"00-{source_trace:032x}-{0x22:016x}-01"
+    raw = Raw(sidecar.grpc_port)
+    raw.call("StartInstance", start)
+    client.wait_for_workflow_completion("rerun-source", timeout_in_seconds=30)
+    caller_trace, caller_span = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
+    header = f"00-{caller_trace:032x}-{caller_span:016x}-01"
+
+    # gRPC: the request has no trace field, so the context comes as call metadata (what
+    # OpenTelemetry's gRPC client instrumentation sends). eventID 1 schedules the first step:
+    # the rerun dispatches it itself, a turn of the new execution schedules the second.
+    rerun = raw.channel.unary_unary(
+        SERVICE + "RerunWorkflowFromEvent",
+        request_serializer=pb.RerunWorkflowFromEventRequest.SerializeToString,
+        response_deserializer=pb.RerunWorkflowFromEventResponse.FromString,
+    )
+    request = pb.RerunWorkflowFromEventRequest(
+        sourceInstanceID="rerun-source", eventID=1, newInstanceID="rerun-grpc"
+    )
+    rerun(request, metadata=(("traceparent", header),), timeout=30)
+    http = httpx.post(
+        f"http://127.0.0.1:{sidecar.http_port}/tether/v1/instances/rerun-source/rerun",
+        json={"eventID": 1, "newInstanceID": "rerun-http"},
+        headers={"traceparent": header},
+    )
+    assert http.status_code == 202, http.text
+    rerun(
+        pb.RerunWorkflowFromEventRequest(
+            sourceInstanceID="rerun-source", eventID=1, newInstanceID="bare"
+        ),
+        timeout=30,
+    )
+    raw.close()
+
+    for iid in ("rerun-grpc", "rerun-http"):
+        client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
+        found = wait_for_workflow_span(spans, iid)
+        root = _one(found, "workflow||chain")
+        assert _ids(root)[0] == caller_trace
+        assert _parent(root) == caller_span
+        steps = [s for s in found if s.name == "activity||step"]
+        assert len(steps) == 2 and {_ids(s)[0] for s in steps} == {caller_trace}
+        # Both steps ran anew: the SDK's spans around them join the caller's trace.
+        sdk = _wait_sdk(spans, {_ids(s)[1] for s in steps}, 2)
+        assert {s.context.trace_id for s in sdk if s.context} == {caller_trace}
+    # Without a traceparent a rerun is a trace root of its own, not a part of the source's.
+    client.wait_for_workflow_completion("bare", timeout_in_seconds=30)
+    bare = _one(wait_for_workflow_span(spans, "bare"), "workflow||chain")
+    assert bare.parent is None
+    assert _ids(bare)[0] not in (source_trace, caller_trace)
 
 
 def test_unsampled_traces_export_nothing(
