@@ -148,7 +148,10 @@ def test_timer_span_runs_until_the_timer_fired(
     assert _parent(timer) == _ids(_one(found, "workflow||sleeper"))[1]
     fire_at = (timer.attributes or {})["workflow.timer.fire_at_ns"]
     assert isinstance(fire_at, int)
-    assert (timer.start_time or 0) < fire_at <= (timer.end_time or 0)
+    # It fires no earlier than its fire time; its creation may come after that time when the
+    # turn that created it took longer than the (50 ms) delay it was computed with.
+    assert (timer.start_time or 0) <= (timer.end_time or 0)
+    assert fire_at <= (timer.end_time or 0)
 
 
 def test_external_event_wait_and_failure_are_recorded(
