@@ -78,7 +78,9 @@ def test_a_write_under_a_stale_epoch_fails_and_changes_nothing(url: str) -> None
         return leases, history, after
 
     leases, history, after = run(url, body)
-    assert [(x.instance_id, x.owner, x.epoch) for x in leases] == [("i", "new", 2)]
+    assert [(x.instance_id, x.owner, x.epoch, x.previous_owner) for x in leases] == [
+        ("i", "new", 2, "old")
+    ]
     assert history == [b"e0"]
     assert after == [b"e0", b"fresh"]
 
@@ -126,7 +128,11 @@ def test_claims_skip_live_owners_and_terminal_instances_and_grow_epochs(url: str
         return claimed, again, rows
 
     claimed, again, rows = run(url, body)
-    assert sorted((x.instance_id, x.epoch) for x in claimed) == [("dead-owned", 2), ("free", 1)]
+    assert sorted((x.instance_id, x.epoch, x.previous_owner) for x in claimed) == [
+        ("dead-owned", 2, "dead"),
+        ("free", 1, None),
+    ]
+    assert {x.instance_id for x in claimed if x.taken_over} == {"dead-owned"}
     assert again == []
     assert {i: (r.owner, r.epoch) for i, r in rows.items()} == {
         "free": ("me", 1),

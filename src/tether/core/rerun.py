@@ -26,6 +26,7 @@ class RerunRequest:
     input: str | None = None
     overwrite_input: bool = False
     new_child_instance_id: str | None = None
+    trace: Any | None = None  # the caller's pb.TraceContext: the new execution span's parent
 
 
 @dataclass

@@ -26,8 +26,12 @@ _METHODS = frozenset(name for name, _, _ in UNARY)
 class _Context:
     """The part of ``grpc.aio.ServicerContext`` the servicer uses."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, metadata: Any = None) -> None:
         self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._metadata = tuple(metadata or ())
+
+    def invocation_metadata(self) -> tuple[tuple[str, Any], ...]:
+        return self._metadata
 
     def time_remaining(self) -> float | None:
         if self._deadline is None:
@@ -53,12 +57,12 @@ class _Stub:
         self._node = node
         self._servicer = Servicer(node.engine)
 
-    def _coroutine(self, name: str, request: Any, timeout: float | None) -> Any:
+    def _coroutine(self, name: str, request: Any, timeout: float | None, metadata: Any) -> Any:
         self._node.engine  # noqa: B018 - fails clearly when the node was stopped
         limit = receive_limit(self._node.settings.max_payload_bytes)
         if request.ByteSize() > limit:
             return _refuse(request.ByteSize(), limit)
-        call = getattr(self._servicer, name)(request, _Context(timeout))
+        call = getattr(self._servicer, name)(request, _Context(timeout, metadata))
         return self._waiting(call) if name.startswith("WaitFor") else call
 
     async def _waiting(self, call: Any) -> Any:
@@ -77,8 +81,8 @@ class InProcessStub(_Stub):
         if name not in _METHODS:
             raise AttributeError(name)
 
-        def call(request: Any, timeout: float | None = None, **_: Any) -> Any:
-            return self._node.call(self._coroutine(name, request, timeout))
+        def call(request: Any, timeout: float | None = None, metadata: Any = None, **_: Any) -> Any:
+            return self._node.call(self._coroutine(name, request, timeout, metadata))
 
         return call
 
@@ -90,8 +94,10 @@ class AsyncInProcessStub(_Stub):
         if name not in _METHODS:
             raise AttributeError(name)
 
-        async def call(request: Any, timeout: float | None = None, **_: Any) -> Any:
-            coro = self._coroutine(name, request, timeout)
+        async def call(
+            request: Any, timeout: float | None = None, metadata: Any = None, **_: Any
+        ) -> Any:
+            coro = self._coroutine(name, request, timeout, metadata)
             if asyncio.get_running_loop() is self._node.loop:
                 return await coro  # an async activity or code on the engine's loop
             future = asyncio.run_coroutine_threadsafe(coro, self._node.loop)

@@ -18,6 +18,7 @@ from tether.core.events import from_timestamp
 from tether.core.rerun import RerunRequest, check_request, check_source, check_target_free, fork
 from tether.core.state import InstanceState
 from tether.core.turns import (
+    TurnResult,
     build_execution_started,
     child_for,
     task_for,
@@ -350,7 +351,13 @@ class Engine(Runtime):
         execution_id = uuid.uuid4().hex
         for event in forked.history:
             if event.HasField("executionStarted"):
-                event.executionStarted.workflowInstance.executionId.value = execution_id
+                started = event.executionStarted
+                started.workflowInstance.executionId.value = execution_id
+                # A new execution: it joins the rerun caller's trace (or starts its own), not
+                # the source's.
+                started.ClearField("parentTraceContext")
+                if req.trace is not None:
+                    started.parentTraceContext.CopyFrom(req.trace)
         state = InstanceState(
             instance_id=new_id, app_id=source.app_id, name=source.name, execution_id=execution_id
         )
@@ -370,6 +377,8 @@ class Engine(Runtime):
         for timer in timers:
             timer.msg_id = new_msg_id()
             timer.order = now
+        # The fork is the new execution's first turn: what it dispatches carries its trace.
+        self.observer.turn_prepared(state, TurnResult(tasks=tasks, children=children))
         owner = self.node_id if source.app_id == self.app_id else None
         row = row_from_state(state, owner)
         row.epoch = 1

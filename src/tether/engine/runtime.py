@@ -131,11 +131,14 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             lambda tx: tx.claim_instances(node_id, app_id, batch), "claiming instances"
         )
         if leases:
-            self.observer.instances_claimed(len(leases))
+            takeovers = sum(lease.taken_over for lease in leases)
+            self.observer.instances_claimed(len(leases), takeovers)
             log.info(
-                "taking over %d instance(s) of app %r (new here, or left by a stopped node)",
+                "taking over %d instance(s) of app %r (%d new here, %d left by a stopped node)",
                 len(leases),
                 app_id,
+                len(leases) - takeovers,
+                takeovers,
             )
         for lease in leases:
             await self.load(lease.instance_id)

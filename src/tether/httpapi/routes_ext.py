@@ -37,6 +37,7 @@ from tether.httpapi.common import (
 )
 from tether.httpapi.errors import ApiError
 from tether.httpapi.views import detail, history_event, summary, timer_document
+from tether.telemetry.context import trace_context_from_headers
 
 PREFIX = "/tether/v1"
 DEFAULT_PAGE = 100
@@ -258,6 +259,7 @@ class TetherApi:
             input=_optional_string(body, "input"),
             overwrite_input=_optional_bool(body, "overwriteInput", False),
             new_child_instance_id=new_child,
+            trace=trace_context_from_headers(request.headers),
         )
         try:
             created = await self.engine.rerun(req)

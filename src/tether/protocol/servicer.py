@@ -18,6 +18,7 @@ from tether.engine.convert import workflow_state
 from tether.engine.engine import Engine
 from tether.errors import InvalidArgument, TetherError
 from tether.telemetry import observed
+from tether.telemetry.context import trace_context_from_metadata
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,9 @@ class Servicer:
             scheduled_start=scheduled,
             enforce_unique=request.enforceUniqueInstanceId,
             tags=dict(request.tags),
-            trace=request.parentTraceContext if request.HasField("parentTraceContext") else None,
+            trace=request.parentTraceContext
+            if request.HasField("parentTraceContext")
+            else trace_context_from_metadata(context.invocation_metadata()),
             version=request.version.value if request.HasField("version") else None,
             app_id=self._target(request),
         )
@@ -292,6 +295,8 @@ class Servicer:
                     if request.HasField("newChildWorkflowInstanceID")
                     else None
                 ),
+                # The request has no trace field: a caller's context comes as metadata.
+                trace=trace_context_from_metadata(context.invocation_metadata()),
             )
         )
         return pb.RerunWorkflowFromEventResponse(newInstanceID=new_id)

@@ -117,11 +117,17 @@ class NodeRow:
 
 @dataclass(slots=True, frozen=True)
 class Lease:
-    """An instance this node now owns: fence its writes with (owner, epoch)."""
+    """An instance this node now owns: fence its writes with (owner, epoch). ``previous_owner``
+    is the node whose lease lapsed (a takeover), None for an instance nobody owned yet."""
 
     instance_id: str
     owner: str
     epoch: int
+    previous_owner: str | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        return self.previous_owner is not None
 
 
 @dataclass(slots=True, frozen=True)
@@ -327,8 +333,9 @@ class Tx(Reader, Protocol):
         """Take over non-terminal instances of ``app_id`` without a live owner: unowned ones and
         those whose owner's node lease expired. At most ``limit``, and at most this node's fair
         share (the app's non-terminal instances divided among its live nodes, less what it
-        owns), so a takeover spreads across nodes. Each claimed instance's epoch grows by one.
-        ``LeaseLost`` if ``node_id``'s own lease is not live."""
+        owns), so a takeover spreads across nodes. Each claimed instance's epoch grows by one;
+        each lease names the owner it was taken from. ``LeaseLost`` if ``node_id``'s own lease
+        is not live."""
         ...
 
     def claim_tasks(self, node_id: str, app_id: str, limit: int) -> list[TaskRow]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,13 @@ def trace_context_from_headers(headers: Any) -> Any | None:
             parsed.trace_id, parsed.span_id, parsed.sampled, headers.get("tracestate") or ""
         )
     )
+
+
+def trace_context_from_metadata(metadata: Iterable[tuple[str, Any]] | None) -> Any | None:
+    """A ``pb.TraceContext`` from gRPC call metadata: the ``traceparent``/``tracestate`` entries
+    OpenTelemetry's gRPC client instrumentation sends (for calls without a trace field)."""
+    headers = {key.lower(): value for key, value in metadata or () if isinstance(value, str)}
+    return trace_context_from_headers(headers)
 
 
 def to_proto(parent: TraceParent) -> Any:

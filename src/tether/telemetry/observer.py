@@ -39,8 +39,9 @@ class Observer:
     def turn_committed(self, state: InstanceState, plan: TurnPlan, result: TurnResult) -> None:
         """A turn is durable; ``state`` is still the state before it (memory not yet updated)."""
 
-    def instances_claimed(self, count: int) -> None:
-        """This node took ``count`` instances over from the store (new or left by a dead node)."""
+    def instances_claimed(self, count: int, takeovers: int) -> None:
+        """This node claimed ``count`` instances from the store; ``takeovers`` of them were
+        leased by another node whose lease lapsed (the rest nobody owned yet)."""
 
     def operation(self, name: str, ok: bool, seconds: float) -> None:
         """A workflow management operation (Dapr's create/get/add_event/purge) finished."""

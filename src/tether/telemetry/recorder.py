@@ -201,8 +201,9 @@ class Telemetry(Observer):
             extra=fields,
         )
 
-    def instances_claimed(self, count: int) -> None:
+    def instances_claimed(self, count: int, takeovers: int) -> None:
         self.series.claims.inc(self.app_id, by=count)
+        self.series.takeovers.inc(self.app_id, by=takeovers)
 
     def operation(self, name: str, ok: bool, seconds: float) -> None:
         status = "success" if ok else "failed"

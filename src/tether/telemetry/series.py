@@ -58,8 +58,11 @@ class Series:
                              "Writers sharing one store group commit.", _APP,
                              buckets=BATCH)  # fmt: skip
         self.claims = c("tether_instance_claims_total",
-                        "Instances this node took over from the store: created by another "
-                        "process, or left by a node whose lease lapsed.", _APP)  # fmt: skip
+                        "Instances this node claimed from the store: created by another process "
+                        "for this app, or left by a node whose lease lapsed.", _APP)  # fmt: skip
+        self.takeovers = c("tether_lease_takeovers_total",
+                           "Claimed instances whose lease belonged to another node (one whose "
+                           "lease lapsed: stopped, killed or cut off).", _APP)  # fmt: skip
         self.state_changes = c("tether_instance_state_changes_total",
                                "Instance status changes committed by this node.",
                                ("app_id", "status"))  # fmt: skip

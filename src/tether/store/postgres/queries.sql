@@ -259,7 +259,8 @@ SELECT (SELECT lease_expires FROM nodes WHERE node_id = %(node_id)s),
 -- Non-terminal instances of an app without a live owner, oldest first: at most the batch
 -- bound and this node's fair share (the app's non-terminal instances over its live nodes, less
 -- what it owns). Rows another transaction holds are skipped, not waited for: a claim never
--- queues behind an owner's write or another claimer; each claimed epoch grows by one.
+-- queues behind an owner's write or another claimer; each claimed epoch grows by one, and
+-- the owner it was taken from (NULL: never owned) comes back with it.
 WITH live AS (SELECT node_id, app_id FROM nodes WHERE lease_expires > %(now)s),
 counts AS (
     SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE owner = %(node_id)s) AS mine
@@ -274,7 +275,7 @@ share AS (
     FROM counts c
 ),
 pick AS (
-    SELECT instance_id FROM instances
+    SELECT instance_id, owner AS previous_owner FROM instances
     WHERE app_id = %(app_id)s AND status <> ALL(%(terminal)s::int[])
       AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
     ORDER BY created_at
@@ -283,7 +284,7 @@ pick AS (
 )
 UPDATE instances i SET owner = %(node_id)s, epoch = i.epoch + 1
 FROM pick WHERE i.instance_id = pick.instance_id
-RETURNING i.instance_id, i.epoch;
+RETURNING i.instance_id, i.epoch, pick.previous_owner;
 
 -- name: claim_tasks
 -- Activity tasks of an app without a live owner: a share of them (over the app's live nodes),

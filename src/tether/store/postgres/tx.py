@@ -336,7 +336,7 @@ class PostgresTx:
             now=now,
             limit=limit,
         )
-        return [Lease(r[0], node_id, r[1]) for r in rows]
+        return [Lease(r[0], node_id, r[1], r[2]) for r in rows]
 
     def claim_tasks(self, node_id: str, app_id: str, limit: int) -> list[TaskRow]:
         now = self._require_live(node_id)

@@ -494,13 +494,21 @@ class SqliteTx:
         share = min(limit, claimable, fair - mine)
         if share <= 0:
             return []
+        # RETURNING sees only the new owner: the previous ones are read first, in the same
+        # write transaction (so no other claimer can come between).
+        previous = dict(
+            self.c.execute(
+                f"SELECT instance_id, owner FROM instances WHERE app_id = ? "
+                f"AND status NOT IN ({terminal}) AND {unowned} ORDER BY created_at LIMIT ?",
+                (app_id, *_TERMINAL, now, share),
+            ).fetchall()
+        )
         rows = self.c.execute(
-            "UPDATE instances SET owner = ?, epoch = epoch + 1 WHERE instance_id IN ("
-            f"SELECT instance_id FROM instances WHERE app_id = ? AND status NOT IN ({terminal}) "
-            f"AND {unowned} ORDER BY created_at LIMIT ?) RETURNING instance_id, epoch",
-            (node_id, app_id, *_TERMINAL, now, share),
+            f"UPDATE instances SET owner = ?, epoch = epoch + 1 "
+            f"WHERE instance_id IN ({_marks(len(previous))}) RETURNING instance_id, epoch",
+            (node_id, *previous),
         ).fetchall()
-        return [Lease(r[0], node_id, r[1]) for r in rows]
+        return [Lease(r[0], node_id, r[1], previous[r[0]]) for r in rows]
 
     def claim_tasks(self, node_id: str, app_id: str, limit: int) -> list[TaskRow]:
         self._require_live(node_id)
