@@ -148,7 +148,8 @@ def test_failover_to_a_synchronous_standby_under_load(tmp_path: Path) -> None:
                 f"\nfailover: {len(acked)} starts acknowledged, {len(failed)} answered "
                 f"UNAVAILABLE (slowest in {slowest:.1f}s); seconds after the kill: a read "
                 f"failed at {gap.probe_took:.1f}, standby promoted at {gap.promoted:.1f}, "
-                f"first commit on it at {gap.first_commit:.1f}"
+                f"first commit on it at {gap.first_commit:.1f} "
+                f"({gap.first_commit - gap.promoted:.1f} after the promotion)"
             )
             for call in failed:
                 assert call.error is not None
