@@ -45,8 +45,8 @@ from tether.store.postgres.tx import PostgresTx, StoreClock
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# The pool gives up a failing reconnection after this long (its own default is 5 minutes, with
-# exponential backoff: a server back after 20 s would wait up to 16 s more to be noticed).
+# The pool gives up a failing reconnection after this long (its own default is 5 minutes of ever
+# wider spaced attempts, at 1, 3, 7, 15, 31 s…: a server back after 20 s was noticed at 31 s).
 _RECONNECT_WINDOW = 2.0
 # How long a call waits for a connection while the store counts as down.
 _DOWN_WAIT = 1.0
