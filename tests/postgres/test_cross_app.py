@@ -166,21 +166,38 @@ def test_activity_failing_in_app3_fails_the_child_and_reaches_the_parent(apps: A
         assert apps.activity_starts("always_fails", child_id) == 3  # the retry policy's attempts
 
 
+def _start_parents(apps: Apps, word: str, n: int) -> list[str]:
+    """Start ``n`` parents in app1 whose input is ``word-i``; their IDs."""
+    client = apps.client("app1")
+    ids = [f"pg-xapp-{word}-{i}" for i in range(n)]
+    for i, instance_id in enumerate(ids):
+        client.schedule_new_workflow("parent", input=f"{word}-{i}", instance_id=instance_id)
+    return ids
+
+
+def _wait_scheduled(apps: Apps, ids: list[str]) -> None:
+    """Until every parent's child in app2 has scheduled its activity in app3."""
+    for instance_id in ids:
+        wait_until(lambda i=instance_id: _scheduled_child(apps, i), 30, f"{instance_id}'s child")
+
+
+def _assert_completed(apps: Apps, ids: list[str], word: str) -> None:
+    client = apps.client("app1")
+    for i, instance_id in enumerate(ids):
+        state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=60)
+        assert state is not None and state.runtime_status.name == "COMPLETED", (instance_id, state)
+        assert json.loads(state.serialized_output) == f"app1(app2(app3({word.upper()}-{i}!)))"
+
+
 def test_a_call_to_an_app_with_no_node_waits_until_its_node_starts(apps: Apps) -> None:
     """tether's documented difference from Dapr: work for an app id no node serves stays queued
     (not failed) and runs once a node of that app comes up."""
     apps.workers["app3"].stop()
     apps.sidecars["app3"].stop()
-    client = apps.client("app1")
-    ids = [f"pg-xapp-later-{i}" for i in range(3)]
     try:
-        for i, instance_id in enumerate(ids):
-            client.schedule_new_workflow("parent", input=f"later-{i}", instance_id=instance_id)
-        # Every child has scheduled its app3 activity, which nothing can run yet.
-        for instance_id in ids:
-            wait_until(
-                lambda i=instance_id: _scheduled_child(apps, i), 30, f"{instance_id}'s child"
-            )
+        ids = _start_parents(apps, "later", 3)
+        _wait_scheduled(apps, ids)  # their app3 activities, which nothing can run yet
+        client = apps.client("app1")
         for instance_id in ids:
             child_id = _child_of(apps, instance_id)
             kinds = {e.WhichOneof("eventType") for e in apps.history(child_id)}
@@ -191,10 +208,7 @@ def test_a_call_to_an_app_with_no_node_waits_until_its_node_starts(apps: Apps) -
         apps.start_node("app3")
         apps.start_worker("app3")
     apps.wait_connected("app3")
-    for i, instance_id in enumerate(ids):
-        state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=60)
-        assert state is not None and state.runtime_status.name == "COMPLETED", state
-        assert json.loads(state.serialized_output) == f"app1(app2(app3(LATER-{i}!)))"
+    _assert_completed(apps, ids, "later")
 
 
 def _scheduled_child(apps: Apps, parent_id: str) -> bool:
@@ -207,11 +221,8 @@ def _scheduled_child(apps: Apps, parent_id: str) -> bool:
 def test_nodes_of_app2_and_app3_killed_mid_flight(apps: Apps) -> None:
     """SIGKILL the child's and the activity's nodes while parents are in flight; restart them
     on the same database and ports: the workers reconnect and every parent completes."""
-    client = apps.client("app1")
-    ids = [f"pg-xapp-crash-{i}" for i in range(20)]
     before = _shouts(apps)
-    for i, instance_id in enumerate(ids):
-        client.schedule_new_workflow("parent", input=f"crash-{i}", instance_id=instance_id)
+    ids = _start_parents(apps, "crash", 20)
     wait_until(lambda: _shouts(apps) >= before + 3, 30, "the first cross-app activities")
     for app in ("app2", "app3"):
         apps.sidecars[app].kill()
@@ -219,10 +230,7 @@ def test_nodes_of_app2_and_app3_killed_mid_flight(apps: Apps) -> None:
         apps.start_node(app)
     for app in ("app2", "app3"):
         apps.wait_connected(app)
-    for i, instance_id in enumerate(ids):
-        state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=60)
-        assert state is not None and state.runtime_status.name == "COMPLETED", (instance_id, state)
-        assert json.loads(state.serialized_output) == f"app1(app2(app3(CRASH-{i}!)))"
+    _assert_completed(apps, ids, "crash")
 
 
 def _shouts(apps: Apps) -> int:
@@ -235,22 +243,14 @@ def test_a_node_killed_while_its_activity_is_pending_resumes_it_when_restarted(
     """With app3's worker away, the children's activities are certainly pending on app3's node
     when it is SIGKILLed; a restarted node (and worker) runs them and every parent completes."""
     apps.workers["app3"].stop()
-    client = apps.client("app1")
-    ids = [f"pg-xapp-pending-{i}" for i in range(3)]
     try:
-        for i, instance_id in enumerate(ids):
-            client.schedule_new_workflow("parent", input=f"pending-{i}", instance_id=instance_id)
-        for instance_id in ids:
-            wait_until(
-                lambda i=instance_id: _scheduled_child(apps, i), 30, f"{instance_id}'s child"
-            )
+        ids = _start_parents(apps, "pending", 3)
+        _wait_scheduled(apps, ids)
         apps.sidecars["app3"].kill()
     finally:
         apps.start_node("app3")
         apps.start_worker("app3")
     apps.wait_connected("app3")
-    for i, instance_id in enumerate(ids):
-        state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=60)
-        assert state is not None and state.runtime_status.name == "COMPLETED", state
-        assert json.loads(state.serialized_output) == f"app1(app2(app3(PENDING-{i}!)))"
+    _assert_completed(apps, ids, "pending")
+    for instance_id in ids:
         assert apps.activity_starts("shout", _child_of(apps, instance_id)) == 1
