@@ -189,12 +189,15 @@ def _postgres_url(connection: str) -> str:
     pairs = dict(part.split("=", 1) for part in connection.split() if "=" in part)
     user = urllib.parse.quote(pairs.pop("user", ""), safe="")
     password = urllib.parse.quote(pairs.pop("password", ""), safe="")
-    host = pairs.pop("host", "localhost")
-    port = pairs.pop("port", "5432")
+    hosts = pairs.pop("host", "localhost").split(",")
+    ports = pairs.pop("port", "5432").split(",")
+    if len(ports) == 1:  # one port for every host (host=a,b port=5432), as libpq reads it
+        ports *= len(hosts)
+    netloc = ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
     database = pairs.pop("database", pairs.pop("dbname", ""))
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     query = f"?{urllib.parse.urlencode(pairs)}" if pairs else ""
-    return f"postgresql://{auth}{host}:{port}/{database}{query}"
+    return f"postgresql://{auth}{netloc}/{database}{query}"
 
 
 # -- Configuration ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import zip_longest
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tether.errors import ConfigError
@@ -97,8 +98,15 @@ def describe(conninfo: str) -> str:
         params = conninfo_to_dict(conninfo)
     except Exception:  # an unreadable string is reported by connect, with the driver's reason
         return "postgresql (unreadable connection string)"
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    port = params.get("port") or "5432"
+    # Several hosts (tried in turn by libpq) each with its port, or one port for all.
+    hosts = str(params.get("host") or params.get("hostaddr") or "").split(",")
+    ports = str(params.get("port") or "").split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    netloc = ",".join(
+        f"{host or 'localhost'}:{port or '5432'}"
+        for host, port in zip_longest(hosts, ports, fillvalue="")
+    )
     user = params.get("user")
     db = params.get("dbname") or user or ""
-    return f"postgresql://{f'{user}@' if user else ''}{host}:{port}/{db}"
+    return f"postgresql://{f'{user}@' if user else ''}{netloc}/{db}"

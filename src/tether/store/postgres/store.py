@@ -9,9 +9,13 @@ Several nodes share a schema: every write announces what it changed (``pg_notify
 transaction, delivered at commit), and the listener hands other nodes' changes to the callback.
 
 Outages: a pooled connection that died with the server is found when its ``BEGIN`` fails, and the
-write moves to another connection (nothing of it had been sent). While the server is down, a call
-waits up to ``connect_wait`` seconds for a connection, then fails with ``StoreUnavailable``; the
-pool keeps reconnecting with backoff.
+write moves to another connection (nothing of it had been sent). A call waits up to
+``connect_wait`` seconds for a connection, then fails with ``StoreUnavailable``. Once the pool has
+failed to connect for ``_RECONNECT_WINDOW`` seconds the store counts as down: calls then wait only
+``_DOWN_WAIT`` for a connection (each wait starts a fresh attempt), so they fail fast during an
+outage and the first attempt after the server is back (or after a failover: a multi-host string
+with ``target_session_attrs=read-write`` lets libpq pick the new primary) succeeds within about a
+second; the first new connection makes the store count as up again.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -39,6 +44,12 @@ from tether.store.postgres.tx import PostgresTx, StoreClock
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# The pool gives up a failing reconnection after this long (its own default is 5 minutes of ever
+# wider spaced attempts, at 1, 3, 7, 15, 31 s…: a server back after 20 s was noticed at 31 s).
+_RECONNECT_WINDOW = 2.0
+# How long a call waits for a connection while the store counts as down.
+_DOWN_WAIT = 1.0
 
 _BEGIN_WRITE = "BEGIN"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
@@ -81,6 +92,8 @@ class PostgresStore:
         self._listener_callback: Callable[[Sequence[Change]], None] | None = None
         self._clock = StoreClock()
         self._closed = False
+        self._connect_wait = connect_wait
+        self._down = False  # the pool has been failing to connect; set and cleared by its threads
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             target.conninfo,
             kwargs={"autocommit": True, **self._kwargs},
@@ -89,6 +102,9 @@ class PostgresStore:
             timeout=connect_wait,
             open=False,
             name=f"tether-{target.schema}",
+            configure=self._connected,
+            reconnect_timeout=_RECONNECT_WINDOW,
+            reconnect_failed=self._unreachable,
         )
         # One direct connection first: a refused or misconfigured database fails now with the
         # server's own reason, where the pool would keep retrying until its timeout.
@@ -112,6 +128,16 @@ class PostgresStore:
             safety_poll=safety_poll,
         )
         self._listener.start()
+
+    def _connected(self, conn: psycopg.Connection[Any]) -> None:
+        if self._down:
+            log.info("PostgreSQL store %s is reachable again", self.where)
+        self._down = False
+
+    def _unreachable(self, pool: object) -> None:
+        if not self._down:
+            log.warning("PostgreSQL store %s is unreachable; failing calls fast", self.where)
+        self._down = True
 
     # -- change feed -----------------------------------------------------------------------------
     def set_change_listener(self, callback: Callable[[Sequence[Change]], None]) -> None:
@@ -139,6 +165,26 @@ class PostgresStore:
         if self._closed:
             raise StoreError("the store is closed")
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection within ``connect_wait`` seconds, or within ``_DOWN_WAIT`` while
+        the store counts as down (looked at again every ``_DOWN_WAIT``: a call already waiting
+        when the store is found down fails then too); ``PoolTimeout`` otherwise."""
+        deadline = time.monotonic() + self._connect_wait
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                conn = self._pool.getconn(timeout=max(min(left, _DOWN_WAIT), 0.001))
+                break
+            except PoolTimeout:
+                if self._down or left <= _DOWN_WAIT:
+                    raise
+        try:
+            with conn:  # as the pool's own connection(): rolled back on error
+                yield conn
+        finally:
+            self._pool.putconn(conn)
+
     def _transact(self, fn: Callable[[PostgresTx], T], write: bool) -> T:
         doing = "writing" if write else "reading"
         # A pooled connection may have died with the server: its BEGIN fails before anything of
@@ -146,9 +192,10 @@ class PostgresStore:
         for attempt in range(self._pool.max_size + 1):
             began = committing = False
             try:
-                with self._pool.connection() as conn:
+                with self._connection() as conn:
                     conn.execute(_BEGIN_WRITE if write else _BEGIN_READ)
                     began = True
+                    self._down = False  # a working connection: the store is up
                     tx = PostgresTx(conn, self._clock)
                     try:
                         result = fn(tx)
