@@ -1,8 +1,11 @@
 """The client process: drives one scenario through the official SDK's asyncio client.
 
-``python -m bench.driver HOST:PORT SCENARIO CONCURRENCY COUNT [--watch PID ...]`` prints one
-JSON object: latencies, throughput, and the CPU seconds that the watched processes (tether,
-the worker) and the driver itself spent during the measured window.
+``python -m bench.driver HOST:PORT[,HOST:PORT...] SCENARIO CONCURRENCY COUNT [--watch PID ...]``
+prints one JSON object: latencies, throughput, and the CPU seconds that the watched processes
+(tether, the worker) and the driver itself spent during the measured window. With several
+addresses (nodes of one app), the closed loop starts workflows on them round-robin and waits on
+the node it started each on. ``--handshake``: print ``warm`` after the warm-up and wait for a line
+on standard input before measuring (the caller takes its own snapshots around the window).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import itertools
 import json
 import logging
 import os
+import sys
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from dapr.ext.workflow.aio import DaprWorkflowClient
@@ -30,8 +35,11 @@ INPUTS: dict[str, tuple[str, Any]] = {
 
 
 async def closed_loop(
-    client: DaprWorkflowClient, name: str, value: Any, concurrency: int, count: int
+    client: Any, name: str, value: Any, concurrency: int, count: int
 ) -> tuple[list[float], float]:
+    """``client``: one client, or a list of them (one per node), used round-robin."""
+    clients: Sequence[Any] = client if isinstance(client, list) else [client]
+    turns = itertools.cycle(clients)
     latencies: list[float] = []
     remaining = count
 
@@ -39,6 +47,7 @@ async def closed_loop(
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
+            client = next(turns)
             t0 = time.perf_counter()
             iid = await client.schedule_new_workflow(
                 name, input=value, instance_id=uuid.uuid4().hex
@@ -146,7 +155,9 @@ async def warm_up(client: Any, args: argparse.Namespace) -> None:
 
 
 async def measure(client: Any, args: argparse.Namespace, watch: int | None) -> dict[str, Any]:
-    """Run the scenario once; ``watch``: the process whose RSS the waiting scenario reports."""
+    """Run the scenario once; ``watch``: the process whose RSS the waiting scenario reports.
+    ``client``: one client, or a list (the closed loop spreads over them; the rest use the
+    first)."""
     scenario = args.scenario
     result: dict[str, Any] = {"scenario": scenario, "concurrency": args.concurrency}
     if scenario in INPUTS:
@@ -155,21 +166,29 @@ async def measure(client: Any, args: argparse.Namespace, watch: int | None) -> d
         result.update(summary(latencies))
         result["elapsed_s"] = elapsed
         result["wf_per_s"] = len(latencies) / elapsed
-    elif scenario == "timers":
-        result.update(await timers(client, args.count, 1.0))
+        return result
+    first = client[0] if isinstance(client, list) else client
+    if scenario == "timers":
+        result.update(await timers(first, args.count, 1.0))
     elif scenario == "long":
-        result.update(await long_run(client, args.count))
+        result.update(await long_run(first, args.count))
     elif scenario == "waiting":
-        result.update(await waiting(client, args.count, watch))
+        result.update(await waiting(first, args.count, watch))
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     return result
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    host, port = args.address.rsplit(":", 1)
-    client = DaprWorkflowClient(host=host, port=port)
+    clients = []
+    for address in args.address.split(","):
+        host, port = address.rsplit(":", 1)
+        clients.append(DaprWorkflowClient(host=host, port=port))
+    client: Any = clients if len(clients) > 1 else clients[0]
     await warm_up(client, args)
+    if args.handshake:
+        print("warm", flush=True)
+        sys.stdin.readline()
     watched = {pid: cpu_seconds(pid) for pid in args.watch}
     me = os.times()
     result = await measure(client, args, args.watch[0] if args.watch else None)
@@ -187,6 +206,7 @@ def main() -> None:
     parser.add_argument("concurrency", type=int)
     parser.add_argument("count", type=int)
     parser.add_argument("--watch", type=int, nargs="*", default=[])
+    parser.add_argument("--handshake", action="store_true")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))), flush=True)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tether import pb
-from tether.errors import AlreadyExists, StoreError
+from tether.errors import AlreadyExists, Conflict, StoreError
 from tether.store import InstanceFilter, InstanceRow, MessageRow, TaskRow, open_store
 
 
@@ -102,6 +102,32 @@ def test_appending_over_an_existing_seq_is_refused(store_url: str) -> None:
         return await store.read(lambda tx: tx.load_history("i"))
 
     assert run(store_url, body) == [b"a"]
+
+
+def test_a_refused_statement_undoes_the_whole_write_and_the_store_goes_on(store_url: str) -> None:
+    """What the write ran before and after the refused statement is not stored, whether or not
+    the backend waited for each statement's reply; later writes (more than a pool holds) work."""
+
+    async def body(store: Any) -> Any:
+        await store.write(lambda tx: tx.upsert_instance(instance("i")))
+        await store.write(lambda tx: tx.append_history("i", 0, [b"a"]))
+
+        def clash(tx: Any) -> None:
+            tx.upsert_instance(instance("before"))
+            tx.append_history("i", 0, [b"x"])
+            tx.upsert_instance(instance("after"))
+
+        with pytest.raises(Conflict):
+            await store.write(clash)
+        for n in range(1, 11):
+            await store.write(lambda tx, n=n: tx.append_history("i", n, [b"%d" % n]))
+        rows = await store.read(lambda tx: tx.list_instances(InstanceFilter()))
+        history = await store.read(lambda tx: tx.load_history("i"))
+        return [r.instance_id for r in rows], history
+
+    ids, history = run(store_url, body)
+    assert ids == ["i"]
+    assert history == [b"a", *(b"%d" % n for n in range(1, 11))]
 
 
 def test_a_task_result_is_taken_once_and_only_for_its_execution(store_url: str) -> None:

@@ -233,7 +233,8 @@ ON CONFLICT (instance_id, task_id) DO UPDATE SET
 -- name: take_task
 -- A result is accepted by the one transaction that deletes its task (at most once).
 DELETE FROM tasks WHERE instance_id = %(instance_id)s AND task_id = %(task_id)s
-  AND (%(execution_id)s::text IS NULL OR execution_id = %(execution_id)s);
+  AND (%(execution_id)s::text IS NULL OR execution_id = %(execution_id)s)
+RETURNING task_id;
 
 -- name: clear_tasks
 DELETE FROM tasks WHERE instance_id = %(instance_id)s;

@@ -8,6 +8,10 @@ PostgreSQL groups their WAL flushes, so there is no batching of our own.
 Several nodes share a schema: every write announces what it changed (``pg_notify`` in the same
 transaction, delivered at commit), and the listener hands other nodes' changes to the callback.
 
+Round trips: ``BEGIN`` alone (below), then ``fn``'s statements in pipeline mode, where only a
+read waits for its reply: the statements after the last read go out with the notification and
+the ``COMMIT`` in one flush.
+
 Outages: a pooled connection that died with the server is found when its ``BEGIN`` fails, and the
 write moves to another connection (nothing of it had been sent). A call waits up to
 ``connect_wait`` seconds for a connection, then fails with ``StoreUnavailable``. Once the pool has
@@ -94,6 +98,9 @@ class PostgresStore:
         self._closed = False
         self._connect_wait = connect_wait
         self._down = False  # the pool has been failing to connect; set and cleared by its threads
+        # Told (seconds, 1) after each write's commit, from a pool thread (metrics): PostgreSQL
+        # groups concurrent commits' WAL flushes itself, so every write is a commit of its own.
+        self.on_commit: Callable[[float, int], None] | None = None
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             target.conninfo,
             kwargs={"autocommit": True, **self._kwargs},
@@ -193,33 +200,42 @@ class PostgresStore:
             began = committing = False
             try:
                 with self._connection() as conn:
+                    began_at = time.perf_counter()
                     conn.execute(_BEGIN_WRITE if write else _BEGIN_READ)
                     began = True
                     self._down = False  # a working connection: the store is up
                     tx = PostgresTx(conn, self._clock)
                     try:
-                        result = fn(tx)
-                        if write and tx.changes:
-                            tx.cur.execute(
-                                Q["notify"],
-                                {
-                                    "channel": self._channel,
-                                    "payloads": payloads(self._origin, sorted(tx.changes)),
-                                },
-                            )
+                        # Pipeline mode: a statement whose result ``fn`` does not read goes out
+                        # without waiting for its reply, so a write costs one round trip per
+                        # read it makes plus one for the rest, the notification and the COMMIT.
+                        with conn.pipeline():
+                            result = fn(tx)
+                            if write and tx.changes:
+                                tx.cur.execute(
+                                    Q["notify"],
+                                    {
+                                        "channel": self._channel,
+                                        "payloads": payloads(self._origin, sorted(tx.changes)),
+                                    },
+                                )
+                            committing = True
+                            conn.execute("COMMIT")
                     except BaseException:
+                        # A statement the server refused (or a Python error) leaves the
+                        # transaction open or aborted, never committed: end it.
                         with contextlib.suppress(psycopg.Error):
                             conn.execute("ROLLBACK")
                         raise
-                    committing = True
-                    conn.execute("COMMIT")
+                    if write and self.on_commit is not None:
+                        self.on_commit(time.perf_counter() - began_at, 1)
                     return result
             except PoolTimeout as exc:  # (an OperationalError too) no connection came in time
                 raise translate(exc, self.where, doing) from exc
             except psycopg.OperationalError as exc:
                 if not began and attempt < self._pool.max_size:
                     continue
-                if committing and write:
+                if committing and write and _outcome_unknown(exc):
                     raise CommitOutcomeUnknown(
                         f"the PostgreSQL store {self.where} went away while committing: this "
                         f"write may or may not have been stored ({_first_line(exc)}); retry "
@@ -238,6 +254,15 @@ class PostgresStore:
         await loop.run_in_executor(None, self._listener.stop)
         self._executor.shutdown(wait=True)
         await loop.run_in_executor(None, self._pool.close)
+
+
+def _outcome_unknown(exc: psycopg.Error) -> bool:
+    """After the COMMIT was sent: could it have committed? Not if the server refused a
+    statement of the transaction (the COMMIT then ends it uncommitted); it could if the
+    connection went (no SQLSTATE) or the server was shutting down (class 08 or 57, which may
+    come right after a commit)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return not state or state[:2] in ("08", "57")
 
 
 def _first_line(exc: BaseException) -> str:

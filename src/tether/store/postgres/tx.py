@@ -110,9 +110,10 @@ class PostgresTx:
         self.cur.execute(Q[name], params)
         return self.cur.fetchone()
 
-    def _run(self, name: str, /, **params: Any) -> int:
+    def _run(self, name: str, /, **params: Any) -> None:
+        # No result is read back: in pipeline mode (see store.py) the statement goes out without
+        # waiting for its reply (its error, if any, is raised at the next read or the commit).
         self.cur.execute(Q[name], params)
-        return self.cur.rowcount
 
     def _changed(self, kind: str, app_id: str, instance_id: str) -> None:
         self.changes.add((kind, app_id, instance_id))
@@ -298,10 +299,10 @@ class PostgresTx:
                 self._changed(TASK, r.app_id, r.instance_id)
 
     def take_task(self, instance_id: str, execution_id: str | None, task_id: int) -> bool:
-        taken = self._run(
+        taken = self._rows(
             "take_task", instance_id=instance_id, execution_id=execution_id, task_id=task_id
         )
-        return taken > 0
+        return bool(taken)
 
     def clear_tasks(self, instance_id: str) -> None:
         self._run("clear_tasks", instance_id=instance_id)
