@@ -10,7 +10,7 @@ from typing import Any
 
 from tether import pb
 from tether.store import Change, InstanceRow, MessageRow
-from tether.store.base import INBOX, INSTANCE, RESYNC
+from tether.store.base import CLAIMABLE, INBOX, INSTANCE, RESYNC
 from tether.store.postgres.store import PostgresStore
 
 
@@ -55,9 +55,9 @@ def test_other_stores_changes_arrive_keyed_and_own_ones_do_not(pg_url: str) -> N
             message = MessageRow(7, "i1", "app", b"e", 0, None, 1)
             await writer.write(lambda tx: tx.add_messages([message]))
             await writer.write(lambda tx: tx.delete_messages([7]))
-            seen = await theirs.wait_for(lambda s: len(s) >= 3)
+            seen = await theirs.wait_for(lambda s: len(s) >= 4)
             await writer.write(lambda tx: tx.delete_instance("i1"))
-            await theirs.wait_for(lambda s: len(s) >= 4)
+            await theirs.wait_for(lambda s: len(s) >= 5)
             return seen, mine.changes
         finally:
             await writer.close()
@@ -65,6 +65,7 @@ def test_other_stores_changes_arrive_keyed_and_own_ones_do_not(pg_url: str) -> N
 
     seen, own = asyncio.run(body())
     assert seen == [
+        Change(CLAIMABLE, "app", "i1"),
         Change(INSTANCE, "app", "i1"),
         Change(INBOX, "app", "i1"),
         Change(INBOX, "app", "i1"),

@@ -15,7 +15,7 @@ from tests.store_contract.test_contract import run
 from tether import pb
 from tether.errors import LeaseLost
 from tether.store import Change, InstanceRow, MessageRow, NodeRow, TaskRow, open_store
-from tether.store.base import INBOX, INSTANCE, TASK, TERMINAL_STATUSES
+from tether.store.base import CLAIMABLE, INBOX, INSTANCE, TASK, TERMINAL_STATUSES
 from tether.store.sqlite.schema import SCHEMA_VERSION, migrations, prepare
 
 SECOND = 1_000_000_000
@@ -237,20 +237,25 @@ def test_the_change_feed_names_what_other_writers_changed(url: str) -> None:
                 tx.add_tasks([TaskRow("i", "e1", 1, "b", b"r", 1, None)])
 
             await other.write(foreign)
+            await other.write(lambda tx: tx.upsert_instance(instance("owned", owner="x")))
+            await other.write(lambda tx: tx.upsert_instance(instance("done", status=pb.COMPLETED)))
             await other.write(lambda tx: tx.delete_messages([7]))
             await other.write(lambda tx: tx.delete_instance("i"))
         finally:
             await other.close()
         deadline = time.monotonic() + 10
-        while len(seen) < 5 and time.monotonic() < deadline:
+        while len(seen) < 8 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         return seen
 
     seen = run(url, body)
-    assert seen == [
+    assert seen == [  # an unowned, unfinished instance is also named as up for claiming
+        Change(CLAIMABLE, "a", "i"),
         Change(INBOX, "a", "i"),
         Change(INSTANCE, "a", "i"),
         Change(TASK, "b", "i"),
+        Change(INSTANCE, "a", "owned"),
+        Change(INSTANCE, "a", "done"),
         Change(INBOX, "a", "i"),
         Change(INSTANCE, "a", "i"),
     ]

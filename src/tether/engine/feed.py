@@ -11,7 +11,6 @@ may have missed changes) refreshes every owned instance and claims.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Sequence
 
@@ -19,7 +18,17 @@ from tether import pb
 from tether.engine.convert import message_from_row
 from tether.engine.host import Host
 from tether.errors import TetherError
-from tether.store.base import INBOX, INSTANCE, RESYNC, TASK, Change, InstanceRow, MessageRow, Reader
+from tether.store.base import (
+    CLAIMABLE,
+    INBOX,
+    INSTANCE,
+    RESYNC,
+    TASK,
+    Change,
+    InstanceRow,
+    MessageRow,
+    Reader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +67,13 @@ class Feed(Host):
             self.notify_all()
             return
         touched = dict.fromkeys(c.instance_id for c in changes if c.kind in (INBOX, INSTANCE))
-        claim = any(c.kind == TASK and c.app_id == self.app_id for c in changes)
+        claim = any(c.kind in (TASK, CLAIMABLE) and c.app_id == self.app_id for c in changes)
         for instance_id in touched:
             if instance_id in self.active:
                 await self.refresh(instance_id)
         for change in changes:
-            if change.kind != INSTANCE:
-                continue
-            if change.app_id == self.app_id and change.instance_id not in self.active:
-                row = await self.store.read(
-                    functools.partial(_instance, instance_id=change.instance_id), keyed=True
-                )
-                claim |= (
-                    row is not None and row.owner is None and row.status not in pb.TERMINAL_STATUSES
-                )
-            self.notify(change.instance_id)
+            if change.kind == INSTANCE:
+                self.notify(change.instance_id)
         if claim:
             self.lease_check_wanted()
 
@@ -113,7 +114,3 @@ class Feed(Host):
             active.remove_messages([m for m in known if m not in stored and m not in in_flight])
         if added:
             self.schedule(active)
-
-
-def _instance(tx: Reader, instance_id: str) -> InstanceRow | None:
-    return tx.get_instance(instance_id)

@@ -48,6 +48,10 @@ T = TypeVar("T")
 INSTANCE = "instance"  # an instance row was created, updated or deleted
 INBOX = "inbox"  # inbox rows of an instance were added or removed
 TASK = "task"  # unowned activity tasks were added (app_id: the app that runs them)
+# A non-terminal instance row was stored without an owner (a child started by another app, a
+# rerun, a restored reminder's instance): a node of its app should claim it. Sent beside its
+# INSTANCE change, so a node never reads a row just to learn whether it is up for claiming.
+CLAIMABLE = "claimable"
 RESYNC = "resync"  # changes may have been missed: reconcile everything from the store
 
 # Instance statuses are stored as the protocol's OrchestrationStatus numbers; these end an

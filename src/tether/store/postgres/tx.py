@@ -20,6 +20,7 @@ from psycopg import sql
 
 from tether.errors import LeaseLost
 from tether.store.base import (
+    CLAIMABLE,
     INBOX,
     INSTANCE,
     TASK,
@@ -238,6 +239,8 @@ class PostgresTx:
             epoch=row.epoch,
         )
         self._changed(INSTANCE, row.app_id, row.instance_id)
+        if row.owner is None and row.status not in TERMINAL_STATUSES:
+            self._changed(CLAIMABLE, row.app_id, row.instance_id)
 
     def delete_instance(self, instance_id: str) -> None:
         route = self.instance_route(instance_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 from tether.errors import LeaseLost
 from tether.store.base import (
+    CLAIMABLE,
     INBOX,
     INSTANCE,
     TASK,
@@ -370,6 +371,8 @@ class SqliteTx:
             ),
         )
         self._changed(INSTANCE, row.app_id, row.instance_id)
+        if row.owner is None and row.status not in TERMINAL_STATUSES:
+            self._changed(CLAIMABLE, row.app_id, row.instance_id)
 
     def delete_instance(self, instance_id: str) -> None:
         route = self.instance_route(instance_id)
