@@ -4,9 +4,12 @@ the instances of a killed node are taken over by a live one."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +158,63 @@ def _owners(url: str, ids: list[str]) -> dict[str, tuple[str, int]]:
             (ids,),
         ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+class _SlowReads:
+    """A store whose every read takes ``delay`` seconds longer (a busy database); writes, and so
+    lease renewals, as fast as the store is."""
+
+    def __init__(self, store: Any, delay: float) -> None:
+        self._store = store
+        self._delay = delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def read(self, fn: Any, keyed: bool = False) -> Any:
+        await asyncio.sleep(self._delay)
+        return await self._store.read(fn, keyed=keyed)
+
+
+def test_a_takeover_slower_than_the_lease_keeps_the_claimers_lease(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Loading the instances of a takeover (here 20 reads of 0.1 s) can take longer than the
+    claimer's lease (1 s): its renewals go on meanwhile, so it keeps the lease and the work,
+    instead of losing both and handing the takeover on again."""
+    from tether.engine.engine import Engine
+    from tether.settings import Settings
+    from tether.store import open_store
+
+    ids = [f"slow{i}" for i in range(20)]
+
+    async def main() -> None:
+        leaving = Engine(Settings(app_id="u", store_url=pg_url), open_store(pg_url))
+        claimer_settings = Settings(
+            app_id="u", store_url=pg_url, node_lease_seconds=1.0, heartbeat_seconds=0.2
+        )
+        claimer = Engine(claimer_settings, _SlowReads(open_store(pg_url), 0.1))  # type: ignore[arg-type]
+        await claimer.start()
+        await leaving.start()
+        try:
+            first_id = claimer.node_id
+            for instance_id in ids:  # no worker: they wait, owned by the leaving node
+                await leaving.create_instance("wf", instance_id, None)
+            await leaving.stop()  # leaves the registry: its instances are claimable at once
+            deadline = time.monotonic() + 30
+            while not all(i in claimer.active for i in ids):
+                assert time.monotonic() < deadline, "the takeover did not finish"
+                await asyncio.sleep(0.05)
+            assert claimer.node_id == first_id
+            assert claimer.nodes.valid()
+            owners = await claimer.store.read(lambda tx: [tx.get_instance(i) for i in ids])
+            assert {(r.owner, r.epoch) for r in owners} == {(first_id, 2)}
+        finally:
+            await claimer.stop()
+            await leaving.stop()
+            await claimer.store.close()
+            await leaving.store.close()
+
+    with caplog.at_level(logging.INFO, logger="tether"):
+        asyncio.run(main())
+    assert "rejoining" not in caplog.text
