@@ -1,6 +1,7 @@
 """Several ``tether serve`` nodes of one app on one PostgreSQL (the current ownership model):
-an event raised through one node reaches an instance another node runs (LISTEN/NOTIFY), and
-the instances of a killed node are taken over by a live one."""
+an event raised through one node reaches an instance another node runs (LISTEN/NOTIFY), the
+instances of a killed node are taken over by a live one, a node paused past its lease under load
+is fenced out, and a takeover slower than the lease does not cost the claimer its own."""
 
 from __future__ import annotations
 
