@@ -1,10 +1,11 @@
 """The runtime: this node's life cycle, its leases, and its worker streams.
 
 It assembles the parts (turns, activities, timers, change feed, waiters; see
-:mod:`tether.engine.host` for the write path) and runs the membership loop: renew this node's
-lease every heartbeat, claim (a bounded, fair share of) instances and tasks left without a live
-owner, and, when this node's own view of its lease ends unrenewed, drop every instance and task
-from memory and come back under a new node identity before another node may claim them.
+:mod:`tether.engine.host` for the write path) and runs membership in two loops: one renews this
+node's lease every heartbeat and, when this node's own view of the lease ends unrenewed, drops
+every instance and task from memory and comes back under a new node identity before another node
+may claim them; the other claims (a bounded, fair share of) instances and tasks left without a
+live owner. Renewals never wait for claims.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
         self._feed_pending: list[Change] = []
         self._feed_wake = asyncio.Event()
         self._lease_wake = asyncio.Event()
+        self._claim_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._former_ids: list[str] = []  # identities given up, their rows still to delete
 
@@ -54,7 +56,8 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
         self._tasks = [
             asyncio.create_task(self._timer_loop(), name="tether-timers"),
             asyncio.create_task(self._feed_loop(), name="tether-feed"),
-            asyncio.create_task(self._membership_loop(), name="tether-membership"),
+            asyncio.create_task(self._lease_loop(), name="tether-lease"),
+            asyncio.create_task(self._claim_loop(), name="tether-claims"),
         ]
 
     async def stop(self) -> None:
@@ -82,20 +85,35 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
     # -- membership and leases -----------------------------------------------------------------
     def lease_check_wanted(self) -> None:
         self._lease_wake.set()
+        self._claim_wake.set()
 
-    async def _membership_loop(self) -> None:
+    async def _lease_loop(self) -> None:
+        """Renew this node's lease every heartbeat, and nothing else: claiming and loading a
+        takeover's instances can take longer than a lease on a busy store, and a renewal waiting
+        for that would lose this node's lease, and everything it runs, to the takeover."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lease_wake.wait(), self.settings.heartbeat_seconds)
             self._lease_wake.clear()
             try:
                 await self._keep_lease()
-                if await self.nodes.end_leases_of_gone_processes():
-                    self._lease_wake.set()
-                if await self._claim() >= self.settings.claim_batch:
-                    self._lease_wake.set()  # more to take over: go on at once
             except TetherError as exc:
-                log.warning("renewing this node's lease or claiming work failed: %s", exc)
+                log.warning("renewing this node's lease failed: %s", exc)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claim_wake.wait(), self.settings.heartbeat_seconds)
+            self._claim_wake.clear()
+            if not self.nodes.valid():
+                continue  # claims wait for the lease loop to renew or rejoin
+            try:
+                if await self.nodes.end_leases_of_gone_processes():
+                    self._claim_wake.set()
+                if await self._claim() >= self.settings.claim_batch:
+                    self._claim_wake.set()  # more to take over: go on at once
+            except TetherError as exc:
+                log.warning("claiming work failed: %s", exc)
 
     async def _keep_lease(self) -> None:
         if self.nodes.valid():
@@ -123,6 +141,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             with contextlib.suppress(TetherError):
                 await self.nodes.abandon(old)
         self.notify_all()
+        self._claim_wake.set()  # what the former identities had is claimable now
 
     async def _claim(self) -> int:
         """Claim instances and tasks without a live owner; return how many instances."""
@@ -141,10 +160,12 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
                 takeovers,
             )
         for lease in leases:
-            await self.load(lease.instance_id)
+            await self.load(lease.instance_id)  # loads nothing once this node has rejoined
         tasks = await self.write(
             lambda tx: tx.claim_tasks(node_id, app_id, batch), "claiming activity tasks"
         )
+        if self.node_id != node_id:
+            return len(leases)  # rejoined meanwhile: the old identity's claims are claimable
         for task in tasks:
             self.dispatch_task(task_spec(task))
         return len(leases)
