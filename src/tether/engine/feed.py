@@ -75,7 +75,7 @@ class Feed(Host):
             if change.kind == INSTANCE:
                 self.notify(change.instance_id)
         if claim:
-            self.lease_check_wanted()
+            self.claim_wanted()
 
     async def refresh(self, instance_id: str) -> None:
         """Bring an owned instance's inbox in line with the store after a foreign commit."""

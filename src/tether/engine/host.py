@@ -180,6 +180,10 @@ class Host(abc.ABC):
     def lease_check_wanted(self) -> None:
         """Ask membership to renew and claim soon (runtime)."""
 
+    @abc.abstractmethod
+    def claim_wanted(self) -> None:
+        """Ask membership to claim soon, without renewing first (runtime)."""
+
 
 def _detached_done(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:

@@ -87,6 +87,9 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
         self._lease_wake.set()
         self._claim_wake.set()
 
+    def claim_wanted(self) -> None:
+        self._claim_wake.set()
+
     async def _lease_loop(self) -> None:
         """Renew this node's lease every heartbeat, and nothing else: claiming and loading a
         takeover's instances can take longer than a lease on a busy store, and a renewal waiting
