@@ -117,33 +117,43 @@ SELECT app_id, COUNT(*), MIN(created_at) FROM tasks GROUP BY app_id;
 -- name: created_per_name
 -- The dashboard's statistics (workflow_stats) over [since, until), optionally of one app. Nothing
 -- sorts or hashes the window's rows: names come from a loose index scan (one probe each) and every
--- figure is the count of an index range. First, instances created per name, status and bucket of
--- bucket_ns (0 starts at since), zeros included,
+-- figure is the count of an index range. First, instances created per name and status, zeros
+-- included,
 WITH RECURSIVE names(name) AS (
     SELECT MIN(name) FROM instances
     UNION ALL
     SELECT (SELECT MIN(i.name) FROM instances i WHERE i.name > names.name)
     FROM names WHERE names.name IS NOT NULL
-), pairs AS MATERIALIZED (
-    SELECT names.name, s.status
-    FROM names CROSS JOIN unnest(%(statuses)s::int[]) AS s(status)
-    CROSS JOIN LATERAL (SELECT 1 FROM instances i
-                        WHERE i.name = names.name AND i.status = s.status
-                          AND i.created_at >= %(since)s AND i.created_at < %(until)s
-                          AND (%(app_id)s::text IS NULL OR i.app_id = %(app_id)s)
-                        LIMIT 1) found
-    WHERE names.name IS NOT NULL
 )
-SELECT pairs.name, pairs.status, b.i, c.n
-FROM pairs
+SELECT names.name, s.status, c.n
+FROM names CROSS JOIN unnest(%(statuses)s::int[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM instances i
+    WHERE i.name = names.name AND i.status = s.status
+      AND i.created_at >= %(since)s AND i.created_at < %(until)s
+      AND (%(app_id)s::text IS NULL OR i.app_id = %(app_id)s)) c
+WHERE names.name IS NOT NULL;
+
+-- name: started_per_name
+-- … instances created per name and bucket of bucket_ns (0 starts at since), zeros included,
+WITH RECURSIVE names(name) AS (
+    SELECT MIN(name) FROM instances
+    UNION ALL
+    SELECT (SELECT MIN(i.name) FROM instances i WHERE i.name > names.name)
+    FROM names WHERE names.name IS NOT NULL
+)
+SELECT names.name, b.i, c.n
+FROM names
 CROSS JOIN generate_series(0, ((%(until)s::bigint - %(since)s::bigint - 1)
                                / %(bucket_ns)s::bigint)::int) AS b(i)
 CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n FROM instances x
-    WHERE x.name = pairs.name AND x.status = pairs.status
+    WHERE x.name = names.name
       AND x.created_at >= %(since)s::bigint + b.i * %(bucket_ns)s::bigint
-      AND x.created_at < LEAST(%(until)s::bigint, %(since)s::bigint + (b.i + 1) * %(bucket_ns)s::bigint)
-      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c;
+      AND x.created_at < LEAST(%(until)s::bigint,
+                               %(since)s::bigint + (b.i + 1) * %(bucket_ns)s::bigint)
+      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
+WHERE names.name IS NOT NULL;
 
 -- name: finished_per_name
 -- … runs finished (completed_at in the window) per name and terminal status, zeros included,

@@ -44,13 +44,12 @@ def workflow_stats(
             row = stats[name] = NameStatsRow(name)
         return row
 
-    for name, status, bucket, n in rows(
-        "created_per_name", bucket_ns=bucket_ns, statuses=_STATUSES
-    ):
+    for name, status, n in rows("created_per_name", statuses=_STATUSES):
         if n:
-            row = of(name)
-            row.created[status] = row.created.get(status, 0) + n
-            row.started[bucket] = row.started.get(bucket, 0) + n
+            of(name).created[status] = n
+    for name, bucket, n in rows("started_per_name", bucket_ns=bucket_ns):
+        if n:
+            of(name).started[bucket] = n
     for name, status, n in rows("finished_per_name", terminal=_TERMINAL):
         if n:
             of(name).finished[status] = n

@@ -35,10 +35,11 @@ CREATE INDEX instances_owner ON instances (owner);
 -- (created_at, name, status) covers listings by creation time filtered by name or status.
 CREATE INDEX instances_created_name_status ON instances (created_at, name, status);
 -- The per-name statistics count ranges of these and read percentiles in index order
--- (store/sqlite/stats.py): instances by name, status and creation time; finished runs by name,
--- status and completion time (a running instance's turns never touch it); completed runs by name
--- and duration.
-CREATE INDEX instances_name_created ON instances (name, status, created_at, app_id);
+-- (store/sqlite/stats.py): instances by name and creation time (also listings by name in creation
+-- order), and by name, status and creation time; finished runs by name, status and completion time
+-- (a running instance's turns never touch it); completed runs by name and duration.
+CREATE INDEX instances_name_created ON instances (name, created_at, status, app_id);
+CREATE INDEX instances_name_status_created ON instances (name, status, created_at, app_id);
 CREATE INDEX instances_name_finished
     ON instances (name, status, completed_at, app_id, started_at, created_at)
     WHERE completed_at IS NOT NULL;

@@ -2,7 +2,7 @@
 
 Nothing sorts the window's instances (SQLite sorts through a temporary B-tree, which cost more
 than everything else together): the names come from a loose index scan (one seek each), every
-count is the COUNT of an index range per name and status (and time bucket), and a percentile of a
+count is the COUNT of an index range per name and status or time bucket, and a percentile of a
 name's completed runs is the k-th of them in duration order that finished in the window, read
 with ``LIMIT 1 OFFSET k - 1`` from ``instances_completed_duration`` (the scan reads index
 entries only, and the table for the one row it returns). That scan passes over all of the name's
@@ -59,32 +59,36 @@ def workflow_stats(
             row = stats[name] = NameStatsRow(name)
         return row
 
-    for name, status, bucket, n in c.execute(
-        f"WITH RECURSIVE {_NAMES}, statuses(status) AS (VALUES {_STATUSES}),"
-        " pairs AS (SELECT name, status FROM names, statuses WHERE name IS NOT NULL"
-        "  AND EXISTS (SELECT 1 FROM instances i"
-        "   WHERE i.name = names.name AND i.status = statuses.status"
-        f"   AND created_at >= :since AND created_at < :until{app})),"
-        " buckets(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM buckets"
-        "  WHERE :since + (i + 1) * :bucket < :until)"
-        " SELECT * FROM (SELECT name, status, i, (SELECT COUNT(*) FROM instances x"
-        "  WHERE x.name = pairs.name AND x.status = pairs.status"
-        "  AND created_at >= :since + i * :bucket"
-        f"  AND created_at < MIN(:until, :since + (i + 1) * :bucket){app}) AS n"
-        " FROM pairs, buckets) WHERE n > 0",
+    for name, status, n in c.execute(
+        f"WITH RECURSIVE {_NAMES}, statuses(status) AS (VALUES {_STATUSES})"
+        " SELECT name, status, (SELECT COUNT(*) FROM instances i"
+        "  WHERE i.name = names.name AND i.status = statuses.status"
+        f"  AND created_at >= :since AND created_at < :until{app})"
+        " FROM names, statuses WHERE name IS NOT NULL",
         args,
     ):
-        row = of(name)
-        row.created[int(status)] = row.created.get(int(status), 0) + int(n)
-        row.started[int(bucket)] = row.started.get(int(bucket), 0) + int(n)
+        if n:
+            of(name).created[int(status)] = int(n)
+    for name, bucket, n in c.execute(
+        f"WITH RECURSIVE {_NAMES}, buckets(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM buckets"
+        "  WHERE :since + (i + 1) * :bucket < :until)"
+        " SELECT name, i, (SELECT COUNT(*) FROM instances x WHERE x.name = names.name"
+        "  AND created_at >= :since + i * :bucket"
+        f"  AND created_at < MIN(:until, :since + (i + 1) * :bucket){app})"
+        " FROM names, buckets WHERE name IS NOT NULL",
+        args,
+    ):
+        if n:
+            of(name).started[int(bucket)] = int(n)
     for name, status, n in c.execute(
         f"WITH RECURSIVE {_NAMES}, statuses(status) AS (VALUES {_TERMINAL})"
-        " SELECT * FROM (SELECT name, status, (SELECT COUNT(*) FROM instances i"
-        f"  WHERE i.name = names.name AND i.status = statuses.status AND {_FINISHED}{app}) AS n"
-        " FROM names, statuses WHERE name IS NOT NULL) WHERE n > 0",
+        " SELECT name, status, (SELECT COUNT(*) FROM instances i"
+        f"  WHERE i.name = names.name AND i.status = statuses.status AND {_FINISHED}{app})"
+        " FROM names, statuses WHERE name IS NOT NULL",
         args,
     ):
-        of(name).finished[int(status)] = int(n)
+        if n:
+            of(name).finished[int(status)] = int(n)
     for name, row in stats.items():
         n = row.finished.get(pb.COMPLETED, 0)
         if n and percentiles:

@@ -1,7 +1,9 @@
 -- Migration 4: indexes led by the workflow name for the dashboard's per-name statistics, which
 -- count index ranges and read percentiles in index order instead of sorting (store/postgres/stats.py).
--- Instances by name, status and creation time: runs created per status and time bucket.
-CREATE INDEX instances_name_created ON instances (name, status, created_at, app_id);
+-- Instances by name and creation time: runs started per time bucket, and listings by name in
+-- creation order; by name, status and creation time: runs created per status.
+CREATE INDEX instances_name_created ON instances (name, created_at, status, app_id);
+CREATE INDEX instances_name_status_created ON instances (name, status, created_at, app_id);
 -- A run's duration, kept by the server (a stored generated column: no writer sets it), so that
 -- an index holds it and percentiles are read by index-only scans.
 ALTER TABLE instances ADD COLUMN duration BIGINT

@@ -1,7 +1,9 @@
 -- Version 4: indexes led by the workflow name for the dashboard's per-name statistics, which
 -- count index ranges and read percentiles in index order instead of sorting (store/sqlite/stats.py).
--- Instances by name, status and creation time: runs created per status and time bucket.
-CREATE INDEX instances_name_created ON instances (name, status, created_at, app_id);
+-- Instances by name and creation time: runs started per time bucket, and listings by name in
+-- creation order; by name, status and creation time: runs created per status.
+CREATE INDEX instances_name_created ON instances (name, created_at, status, app_id);
+CREATE INDEX instances_name_status_created ON instances (name, status, created_at, app_id);
 -- Finished runs by name, status and completion time (replaces instances_finished): runs
 -- finished per status, failures, and durations over a window too narrow for the index below.
 DROP INDEX instances_finished;
