@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from tether import pb
 from tether.engine.query import PERCENTILES, ListQuery, Query
 from tether.store import InstanceFilter, InstanceRow, open_store
 from tether.store.base import NameStatsRow
+from tether.store.sqlite.schema import prepare
 
 __all__ = ["store_url"]  # the store contract suite's fixture: a store of the test's backend
 
@@ -236,3 +239,45 @@ def test_statistics_equal_a_brute_force_computation(store_url: str) -> None:
             r.failures = sorted(r.failures)
         assert {r.name: r for r in got} == want, (since - t0, until - t0, app)
         assert [r.name for r in got] == sorted(want)
+
+
+def test_a_version_3_sqlite_store_with_runs_is_migrated_and_counted(tmp_path: Path) -> None:
+    # Migration 4 builds the statistics' indexes over the rows already stored.
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    prepare(conn, path, upto=3)
+    rng = random.Random(4)
+    t0, span = 50_000 * S, 1_000 * S
+    rows = random_rows(rng, 300, t0, span)
+    # Written at version 3 (a store object migrates the file when it opens it).
+    for r in rows:
+        conn.execute(
+            "INSERT INTO instances (instance_id, app_id, name, status, execution_id,"
+            " created_at, updated_at, started_at, completed_at, failure)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.instance_id,
+                r.app_id,
+                r.name,
+                r.status,
+                r.execution_id,
+                r.created_at,
+                r.updated_at,
+                r.started_at,
+                r.completed_at,
+                r.failure,
+            ),
+        )
+    conn.close()
+
+    async def body(store: Any) -> Any:
+        return await store.read(
+            lambda tx: tx.workflow_stats(t0, t0 + 2 * span, span // 10, None, PERCENTILES, 100)
+        )
+
+    got = with_store(f"sqlite:///{path}", [], body)
+    for r in got:
+        r.failures = sorted(r.failures)
+    assert {r.name: r for r in got} == brute_force_stats(rows, t0, t0 + 2 * span, span // 10, None)
+    version = sqlite3.connect(path).execute("SELECT value FROM meta WHERE key = 'schema_version'")
+    assert version.fetchone() == ("4",)

@@ -121,6 +121,7 @@ def _percentiles(
     the window."""
     args = {**args, "name": name}
     ranks = {int(p): (n * int(p) + 99) // 100 for p in percentiles}
+    # When the name's completed runs finished (of every app: this only picks the plan).
     lo, hi = c.execute(
         f"SELECT (SELECT MIN(completed_at) FROM instances WHERE name = :name AND {_COMPLETED}"
         "  AND completed_at IS NOT NULL),"
