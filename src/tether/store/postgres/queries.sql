@@ -114,35 +114,29 @@ FROM inbox GROUP BY app_id;
 -- … and unresolved activity tasks per app with the oldest one's creation time.
 SELECT app_id, COUNT(*), MIN(created_at) FROM tasks GROUP BY app_id;
 
--- name: created_per_name
+-- name: name_counts
 -- The dashboard's statistics (workflow_stats) over [since, until), optionally of one app. Nothing
 -- sorts or hashes the window's rows: names come from a loose index scan (one probe each) and every
--- figure is the count of an index range. First, instances created per name and status, zeros
--- included,
+-- figure is the count of an index range. First the counts, zeros included, each naming the field
+-- of NameStatsRow it fills: instances created per name and status ('created'), per name and
+-- bucket of bucket_ns from since ('started'), and runs finished (completed_at in the window) per
+-- name and terminal status ('finished'),
 WITH RECURSIVE names(name) AS (
     SELECT MIN(name) FROM instances
     UNION ALL
     SELECT (SELECT MIN(i.name) FROM instances i WHERE i.name > names.name)
     FROM names WHERE names.name IS NOT NULL
 )
-SELECT names.name, s.status, c.n
+SELECT 'created', names.name, s.status, c.n
 FROM names CROSS JOIN unnest(%(statuses)s::int[]) AS s(status)
 CROSS JOIN LATERAL (
-    SELECT COUNT(*) AS n FROM instances i
-    WHERE i.name = names.name AND i.status = s.status
-      AND i.created_at >= %(since)s AND i.created_at < %(until)s
-      AND (%(app_id)s::text IS NULL OR i.app_id = %(app_id)s)) c
-WHERE names.name IS NOT NULL;
-
--- name: started_per_name
--- … instances created per name and bucket of bucket_ns (0 starts at since), zeros included,
-WITH RECURSIVE names(name) AS (
-    SELECT MIN(name) FROM instances
-    UNION ALL
-    SELECT (SELECT MIN(i.name) FROM instances i WHERE i.name > names.name)
-    FROM names WHERE names.name IS NOT NULL
-)
-SELECT names.name, b.i, c.n
+    SELECT COUNT(*) AS n FROM instances x
+    WHERE x.name = names.name AND x.status = s.status
+      AND x.created_at >= %(since)s AND x.created_at < %(until)s
+      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
+WHERE names.name IS NOT NULL
+UNION ALL
+SELECT 'started', names.name, b.i, c.n
 FROM names
 CROSS JOIN generate_series(0, ((%(until)s::bigint - %(since)s::bigint - 1)
                                / %(bucket_ns)s::bigint)::int) AS b(i)
@@ -153,28 +147,20 @@ CROSS JOIN LATERAL (
       AND x.created_at < LEAST(%(until)s::bigint,
                                %(since)s::bigint + (b.i + 1) * %(bucket_ns)s::bigint)
       AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
-WHERE names.name IS NOT NULL;
-
--- name: finished_per_name
--- … runs finished (completed_at in the window) per name and terminal status, zeros included,
-WITH RECURSIVE names(name) AS (
-    SELECT MIN(name) FROM instances
-    UNION ALL
-    SELECT (SELECT MIN(i.name) FROM instances i WHERE i.name > names.name)
-    FROM names WHERE names.name IS NOT NULL
-)
-SELECT names.name, s.status, c.n
+WHERE names.name IS NOT NULL
+UNION ALL
+SELECT 'finished', names.name, s.status, c.n
 FROM names CROSS JOIN unnest(%(terminal)s::int[]) AS s(status)
 CROSS JOIN LATERAL (
-    SELECT COUNT(*) AS n FROM instances i
-    WHERE i.name = names.name AND i.status = s.status
-      AND i.completed_at >= %(since)s AND i.completed_at < %(until)s
-      AND (%(app_id)s::text IS NULL OR i.app_id = %(app_id)s)) c
+    SELECT COUNT(*) AS n FROM instances x
+    WHERE x.name = names.name AND x.status = s.status
+      AND x.completed_at >= %(since)s AND x.completed_at < %(until)s
+      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
 WHERE names.name IS NOT NULL;
 
 -- name: duration_percentiles
 -- … the durations of COMPLETED runs at the given ranks (name, p, rank: the nearest rank of
--- percentile p, counted by the caller from finished_per_name): the rank-th entry of the name's
+-- percentile p, counted by the caller from name_counts): the rank-th entry of the name's
 -- completed runs in duration order that finished in the window, from instances_completed_duration
 -- (an index-only scan that stops there) or, for a narrow window, by sorting the window's runs
 -- from instances_name_finished; the planner picks. The literal 1 (COMPLETED) lets the partial

@@ -44,15 +44,10 @@ def workflow_stats(
             row = stats[name] = NameStatsRow(name)
         return row
 
-    for name, status, n in rows("created_per_name", statuses=_STATUSES):
+    counts = rows("name_counts", statuses=_STATUSES, bucket_ns=bucket_ns, terminal=_TERMINAL)
+    for field, name, key, n in counts:
         if n:
-            of(name).created[status] = n
-    for name, bucket, n in rows("started_per_name", bucket_ns=bucket_ns):
-        if n:
-            of(name).started[bucket] = n
-    for name, status, n in rows("finished_per_name", terminal=_TERMINAL):
-        if n:
-            of(name).finished[status] = n
+            getattr(of(name), field)[key] = n
     # Nearest rank: the ceil(p * n / 100)-th shortest of a name's n completed runs.
     ranked = [
         (name, int(p), (n * int(p) + 99) // 100)

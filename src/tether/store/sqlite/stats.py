@@ -23,7 +23,7 @@ from tether import pb
 from tether.store.base import NameStatsRow, StoreSize
 
 _STATUSES = ",".join(f"({s})" for s in sorted(pb.STATUS_NAMES))
-_TERMINAL = ",".join(f"({s})" for s in sorted(pb.TERMINAL_STATUSES))
+_TERMINAL = ",".join(str(s) for s in sorted(pb.TERMINAL_STATUSES))
 # Every name once, by a loose scan of an index led by the name.
 _NAMES = (
     "names(name) AS (SELECT MIN(name) FROM instances UNION ALL"
@@ -59,36 +59,27 @@ def workflow_stats(
             row = stats[name] = NameStatsRow(name)
         return row
 
-    for name, status, n in c.execute(
-        f"WITH RECURSIVE {_NAMES}, statuses(status) AS (VALUES {_STATUSES})"
-        " SELECT name, status, (SELECT COUNT(*) FROM instances i"
-        "  WHERE i.name = names.name AND i.status = statuses.status"
-        f"  AND created_at >= :since AND created_at < :until{app})"
-        " FROM names, statuses WHERE name IS NOT NULL",
-        args,
-    ):
-        if n:
-            of(name).created[int(status)] = int(n)
-    for name, bucket, n in c.execute(
-        f"WITH RECURSIVE {_NAMES}, buckets(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM buckets"
+    # Each count names the NameStatsRow field it fills: created (per status), started (per
+    # bucket), finished (per terminal status).
+    for field, name, key, n in c.execute(
+        f"WITH RECURSIVE {_NAMES}, statuses(status) AS (VALUES {_STATUSES}),"
+        " buckets(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM buckets"
         "  WHERE :since + (i + 1) * :bucket < :until)"
-        " SELECT name, i, (SELECT COUNT(*) FROM instances x WHERE x.name = names.name"
-        "  AND created_at >= :since + i * :bucket"
+        " SELECT 'created', name, status, (SELECT COUNT(*) FROM instances x"
+        "  WHERE x.name = names.name AND x.status = statuses.status"
+        f"  AND created_at >= :since AND created_at < :until{app})"
+        " FROM names, statuses WHERE name IS NOT NULL"
+        " UNION ALL SELECT 'started', name, i, (SELECT COUNT(*) FROM instances x"
+        "  WHERE x.name = names.name AND created_at >= :since + i * :bucket"
         f"  AND created_at < MIN(:until, :since + (i + 1) * :bucket){app})"
-        " FROM names, buckets WHERE name IS NOT NULL",
+        " FROM names, buckets WHERE name IS NOT NULL"
+        " UNION ALL SELECT 'finished', name, status, (SELECT COUNT(*) FROM instances x"
+        f"  WHERE x.name = names.name AND x.status = statuses.status AND {_FINISHED}{app})"
+        f" FROM names, statuses WHERE name IS NOT NULL AND status IN ({_TERMINAL})",
         args,
     ):
         if n:
-            of(name).started[int(bucket)] = int(n)
-    for name, status, n in c.execute(
-        f"WITH RECURSIVE {_NAMES}, statuses(status) AS (VALUES {_TERMINAL})"
-        " SELECT name, status, (SELECT COUNT(*) FROM instances i"
-        f"  WHERE i.name = names.name AND i.status = statuses.status AND {_FINISHED}{app})"
-        " FROM names, statuses WHERE name IS NOT NULL",
-        args,
-    ):
-        if n:
-            of(name).finished[int(status)] = int(n)
+            getattr(of(name), field)[int(key)] = int(n)
     for name, row in stats.items():
         n = row.finished.get(pb.COMPLETED, 0)
         if n and percentiles:
