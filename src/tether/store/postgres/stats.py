@@ -33,6 +33,9 @@ def workflow_stats(
 ) -> list[NameStatsRow]:
     window = {"since": since, "until": until, "app_id": app_id}
     stats: dict[str, NameStatsRow] = {}
+    # name_counts' estimated cost passes jit_above_cost, and compiling it takes longer (hundreds
+    # of ms) than running its index probes; only this read transaction is affected.
+    cur.execute("SET LOCAL jit = off")
 
     def rows(name: str, **params: Any) -> list[Any]:
         cur.execute(Q[name], {**window, **params})
