@@ -77,6 +77,7 @@ def test_nodes_starting_together_migrate_once(empty_pg_url: str) -> None:
         (1, "initial"),
         (2, "leases"),
         (3, "dashboard_indexes"),
+        (4, "stats_indexes"),
     ]
 
 

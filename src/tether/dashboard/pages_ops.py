@@ -144,8 +144,10 @@ async def workflows_page(ctx: Ctx) -> tuple[int, str]:
     )
     body = fmt(
         '<h1>Workflows</h1>{form}<div id="live"><p class="muted">Over the last {w} '
-        "(to {until} UTC). Durations are of runs that completed in the window; the failure "
-        "rate is failed runs over all runs that finished in it.</p>{content}</div>",
+        "(to {until} UTC). Durations are of runs that completed in the window, exact "
+        "nearest-rank percentiles (p95: the shortest duration that at least 95% of them did not "
+        "exceed); the failure rate is failed runs over all runs that finished in it.</p>"
+        "{content}</div>",
         form=form,
         w=window[1],
         until=when(until),

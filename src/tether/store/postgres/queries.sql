@@ -114,36 +114,64 @@ FROM inbox GROUP BY app_id;
 -- … and unresolved activity tasks per app with the oldest one's creation time.
 SELECT app_id, COUNT(*), MIN(created_at) FROM tasks GROUP BY app_id;
 
--- name: created_per_name
--- The dashboard's statistics (workflow_stats) over [since, until), optionally of one app:
--- instances created, per name, status and bucket of bucket_ns (0 starts at since),
-SELECT name, status, (created_at - %(since)s::bigint) / %(bucket_ns)s::bigint AS bucket,
-       COUNT(*)
-FROM instances
-WHERE created_at >= %(since)s AND created_at < %(until)s
-  AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
-GROUP BY name, status, bucket;
-
--- name: finished_per_name
--- … runs finished (completed_at in the window) per name and terminal status,
-SELECT name, status, COUNT(*)
-FROM instances
-WHERE status = ANY(%(terminal)s::int[]) AND completed_at >= %(since)s
-  AND completed_at < %(until)s AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)
-GROUP BY name, status;
+-- name: name_counts
+-- The dashboard's statistics (workflow_stats) over [since, until), optionally of one app. Nothing
+-- sorts or hashes the window's rows: names come from a loose index scan (one probe each) and every
+-- figure is the count of an index range. First the counts, zeros included, each naming the field
+-- of NameStatsRow it fills: instances created per name and status ('created'), per name and
+-- bucket of bucket_ns from since ('started'), and runs finished (completed_at in the window) per
+-- name and terminal status ('finished'),
+WITH RECURSIVE names(name) AS (
+    SELECT MIN(name) FROM instances
+    UNION ALL
+    SELECT (SELECT MIN(i.name) FROM instances i WHERE i.name > names.name)
+    FROM names WHERE names.name IS NOT NULL
+)
+SELECT 'created', names.name, s.status, c.n
+FROM names CROSS JOIN unnest(%(statuses)s::int[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM instances x
+    WHERE x.name = names.name AND x.status = s.status
+      AND x.created_at >= %(since)s AND x.created_at < %(until)s
+      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
+WHERE names.name IS NOT NULL
+UNION ALL
+SELECT 'started', names.name, b.i, c.n
+FROM names
+CROSS JOIN generate_series(0, ((%(until)s::bigint - %(since)s::bigint - 1)
+                               / %(bucket_ns)s::bigint)::int) AS b(i)
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM instances x
+    WHERE x.name = names.name
+      AND x.created_at >= %(since)s::bigint + b.i * %(bucket_ns)s::bigint
+      AND x.created_at < LEAST(%(until)s::bigint,
+                               %(since)s::bigint + (b.i + 1) * %(bucket_ns)s::bigint)
+      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
+WHERE names.name IS NOT NULL
+UNION ALL
+SELECT 'finished', names.name, s.status, c.n
+FROM names CROSS JOIN unnest(%(terminal)s::int[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM instances x
+    WHERE x.name = names.name AND x.status = s.status
+      AND x.completed_at >= %(since)s AND x.completed_at < %(until)s
+      AND (%(app_id)s::text IS NULL OR x.app_id = %(app_id)s)) c
+WHERE names.name IS NOT NULL;
 
 -- name: duration_percentiles
--- … the nearest-rank percentiles of COMPLETED runs' durations (completed_at minus started_at,
--- else created_at): the ceil(p * n / 100)-th shortest of a name's n runs, in integers,
-SELECT name, pct.p, d
-FROM (SELECT name, completed_at - COALESCE(started_at, created_at) AS d,
-             ROW_NUMBER() OVER (PARTITION BY name
-                                ORDER BY completed_at - COALESCE(started_at, created_at)) AS rn,
-             COUNT(*) OVER (PARTITION BY name) AS n
-      FROM instances
-      WHERE status = %(completed)s AND completed_at >= %(since)s AND completed_at < %(until)s
-        AND (%(app_id)s::text IS NULL OR app_id = %(app_id)s)) ranked
-JOIN unnest(%(percentiles)s::int[]) AS pct(p) ON ranked.rn = (ranked.n * pct.p + 99) / 100;
+-- … the durations of COMPLETED runs at the given ranks (name, p, rank: the nearest rank of
+-- percentile p, counted by the caller from name_counts): the rank-th entry of the name's
+-- completed runs in duration order that finished in the window, from instances_completed_duration
+-- (an index-only scan that stops there) or, for a narrow window, by sorting the window's runs
+-- from instances_name_finished; the planner picks. The literal 1 (COMPLETED) lets the partial
+-- indexes serve a generic plan too,
+SELECT t.name, t.p,
+       (SELECT i.duration FROM instances i
+        WHERE i.name = t.name AND i.status = 1
+          AND i.completed_at >= %(since)s AND i.completed_at < %(until)s
+          AND (%(app_id)s::text IS NULL OR i.app_id = %(app_id)s)
+        ORDER BY i.duration LIMIT 1 OFFSET t.rank - 1)
+FROM unnest(%(names)s::text[], %(percentiles)s::int[], %(ranks)s::int[]) AS t(name, p, rank);
 
 -- name: top_failures
 -- … and the most frequent failure details of FAILED runs, per name (at most %(top)s each).

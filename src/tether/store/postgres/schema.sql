@@ -23,18 +23,26 @@ CREATE TABLE instances (
     version_name TEXT,
     tags TEXT,
     owner TEXT,
-    epoch BIGINT NOT NULL DEFAULT 0
+    epoch BIGINT NOT NULL DEFAULT 0,
+    -- Kept by the server for the dashboard's duration percentiles (index-only scans).
+    duration BIGINT GENERATED ALWAYS AS (completed_at - COALESCE(started_at, created_at)) STORED
 );
 CREATE INDEX instances_app_status ON instances (app_id, status);
 CREATE INDEX instances_owner ON instances (owner);
--- (created_at, name, status) covers listings by creation time filtered by name or status and
--- the per-name statistics.
+-- (created_at, name, status) covers listings by creation time filtered by name or status.
 CREATE INDEX instances_created_name_status ON instances (created_at, name, status);
--- Finished runs only (a running instance's turns never touch it): durations and outcomes by
--- completion time.
-CREATE INDEX instances_finished
-    ON instances (completed_at, name, status, started_at, created_at)
+-- The per-name statistics count ranges of these and read percentiles in index order
+-- (store/postgres/stats.py): instances by name and creation time (also listings by name in
+-- creation order), and by name, status and creation time; finished runs by name, status and
+-- completion time (a running instance's turns never touch it); completed runs by name and duration.
+CREATE INDEX instances_name_created ON instances (name, created_at, status, app_id);
+CREATE INDEX instances_name_status_created ON instances (name, status, created_at, app_id);
+CREATE INDEX instances_name_finished
+    ON instances (name, status, completed_at, app_id, duration)
     WHERE completed_at IS NOT NULL;
+CREATE INDEX instances_completed_duration
+    ON instances (name, duration, completed_at, app_id)
+    WHERE status = 1;
 
 CREATE TABLE history (
     instance_id TEXT NOT NULL,
