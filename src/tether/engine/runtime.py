@@ -63,6 +63,8 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             return
         self.running = False
         self.dispatcher.close_all()
+        for active in self.active.values():
+            active.unseat()  # no turn will carry these results now: write them on their own
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
