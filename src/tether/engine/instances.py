@@ -76,7 +76,7 @@ class Rider:
             self.outcome.set_result(carried)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Active:
     state: InstanceState
     epoch: int  # the lease epoch this node holds the instance at; every commit is fenced on it
