@@ -172,15 +172,21 @@ class Turns(Host):
 
     # -- committing ----------------------------------------------------------------------------
     async def _stored(self, active: Active, msg_ids: list[int]) -> bool:
-        """Wait until the messages a commit is about to consume are stored themselves (riders
-        excepted: the commit carries them); False when one of them could not be (the instance is
-        being reloaded: drop the commit)."""
-        riders = active.riders
-        pending = [active.unsaved[m] for m in msg_ids if m in active.unsaved and m not in riders]
-        for outcome in pending:
-            if not await asyncio.shield(outcome):
-                return False
-        return True
+        """Wait until the messages a commit is about to consume are stored themselves, except
+        riders, which the commit carries (the caller boards them before it next waits, so a
+        rider that gives up meanwhile, and writes itself, is waited for here instead). False
+        when a message could not be stored (the instance is being reloaded: drop the commit)."""
+        while True:
+            riders = active.riders
+            pending = [
+                active.unsaved[m] for m in msg_ids if m in active.unsaved and m not in riders
+            ]
+            if not pending:
+                # A write of its messages that failed meanwhile retired this memory.
+                return self.active.get(active.state.instance_id) is active
+            for outcome in pending:
+                if not await asyncio.shield(outcome):
+                    return False
 
     def _failed(self, active: Active, exc: BaseException) -> None:
         """A commit of ``active`` failed for good: memory may be ahead of the store."""
@@ -259,8 +265,10 @@ class Turns(Host):
             except TetherError:
                 return None  # the creation failed; its creator was told
             creation = None
-        if not await self._stored(active, [*plan.consumed, *plan.dropped]):
+        removed = [*result.consumed, *plan.dropped]
+        if not await self._stored(active, removed):
             return None
+        # No waiting from here until the write is queued (the riders are boarded just before).
         if creation is not None:
             creation.taken = True
         self.observer.turn_prepared(state, result)
@@ -277,7 +285,6 @@ class Turns(Host):
         node_id, epoch = self.node_id, active.epoch
         row = row_with_meta(state, meta, node_id)
         row.epoch = epoch
-        removed = [*result.consumed, *plan.dropped]
         history_bytes = [e.SerializeToString() for e in result.history]
         first_seq = len(state.history)
         task_rows = [
