@@ -8,24 +8,15 @@ dispatcher stream, so the test decides when each answer arrives.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import until
 from tether import pb
 from tether.engine import activities
 from tether.engine.engine import Engine
 from tether.settings import Settings
 from tether.store import open_store
-
-
-async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.005)  # lets the engine's tasks run; the deadline bounds the wait
 
 
 class CountingStore:
@@ -85,14 +76,14 @@ def _run(tmp_path: Path, answer_late: bool) -> None:
             assert turn.HasField("workflowRequest")
             if answer_late:
                 # The worker is slow: the result stops waiting and is written on its own.
-                await _until(lambda: store.writes > writes, activities._RIDE_WAIT + 10)
+                await until(lambda: store.writes > writes, activities._RIDE_WAIT + 10)
                 await asyncio.wait_for(asyncio.shield(delivered), 10)
             else:
                 assert not delivered.done()  # acknowledged only with the turn's commit
             await engine.complete_turn(_complete(turn))
             await asyncio.wait_for(delivered, 10)
             assert store.writes - writes == (2 if answer_late else 1)
-            await _until(lambda: "i1" not in engine.active)
+            await until(lambda: "i1" not in engine.active)
             row = await engine.get_instance("i1")
             assert row is not None and row.status == pb.COMPLETED
 
