@@ -176,3 +176,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """``wait_until`` inside an event loop: poll while letting the loop's tasks run."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.005)  # lets the engine's tasks run; the deadline bounds the wait

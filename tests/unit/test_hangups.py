@@ -10,23 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import until
 from tether import pb
 from tether.engine.engine import Engine
 from tether.protocol.servicer import Servicer
 from tether.settings import Settings
 from tether.store import open_store
-
-
-async def _until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.005)  # lets the engine's tasks run; the deadline bounds the wait
 
 
 def test_a_completion_cancelled_mid_commit_still_reaches_memory(tmp_path: Path) -> None:
@@ -54,11 +45,11 @@ def test_a_completion_cancelled_mid_commit_still_reaches_memory(tmp_path: Path) 
             held = asyncio.ensure_future(store.write(hold))
             await asyncio.get_running_loop().run_in_executor(None, inside.wait, 10)
             call = asyncio.ensure_future(Servicer(engine).CompleteOrchestratorTask(response, None))
-            await _until(lambda: engine.active["i1"].committing)
+            await until(lambda: engine.active["i1"].committing)
             call.cancel()  # the worker hung up; its turn's commit is queued behind `hold`
             release.set()
             await held
-            await _until(lambda: "i1" not in engine.active)
+            await until(lambda: "i1" not in engine.active)
             row = await engine.get_instance("i1")
             assert row is not None and row.status == pb.COMPLETED
         finally:

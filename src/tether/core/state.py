@@ -45,7 +45,7 @@ class TaskSpec:
     request: Any  # pb.ActivityRequest
 
 
-@dataclass
+@dataclass(slots=True)
 class InstanceState:
     instance_id: str
     app_id: str

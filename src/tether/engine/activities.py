@@ -19,7 +19,7 @@ from tether.core.state import Message, TaskSpec
 from tether.engine.convert import new_msg_id, now_ns
 from tether.engine.dispatch import Work, WorkerStream, token_execution
 from tether.engine.host import Host
-from tether.engine.instances import Active
+from tether.engine.instances import Active, Rider
 from tether.engine.txops import append_message
 from tether.errors import TetherError
 from tether.store.base import MessageRow, Tx
@@ -27,6 +27,9 @@ from tether.store.base import MessageRow, Tx
 log = logging.getLogger(__name__)
 
 _REDISPATCH_DELAY = 1.0
+# How long a result waits for the commit of the turn it started before it is written on its own
+# (a slow worker must not hold a result's acknowledgement for long).
+_RIDE_WAIT = 0.25
 
 
 class Activities(Host):
@@ -112,7 +115,9 @@ class Activities(Host):
 
     async def _complete_known_activity(self, active: Active, work: Work, response: Any) -> None:
         """The result of an activity this node dispatched to a live instance: it joins the inbox
-        now, so the next turn starts while the result's own commit is on the way."""
+        now and starts the next turn. When that turn is on its way to a worker at once, the
+        result rides on the turn's commit (one commit, no inbox row); otherwise, or when that
+        commit does not come within ``_RIDE_WAIT``, it is written on its own meanwhile."""
         instance_id, task_id, execution_id = work.instance_id, work.task_id, work.execution_id
         now = now_ns()
         message = Message(
@@ -123,12 +128,25 @@ class Activities(Host):
             order=now,
         )
         app_id = active.state.app_id
-        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[bool] = loop.create_future()
         active.unsaved[message.msg_id] = stored
         active.tasks.pop(task_id, None)
         self.dispatcher.finish(work)
         active.add_message(message)
+        rider = Rider(message.msg_id, instance_id, execution_id, task_id, loop.create_future())
+        active.riders[message.msg_id] = rider
         self.schedule(active)
+        turn, plan = active.turn, active.plan
+        if (
+            turn is not None
+            and turn.stream is not None
+            and plan is not None
+            and message.msg_id in plan.consumed
+        ):
+            rider.timer = loop.call_later(_RIDE_WAIT, active.unseat, message.msg_id)
+        else:
+            active.unseat(message.msg_id)
 
         def commit(tx: Tx) -> bool:
             if not tx.take_task(instance_id, execution_id, task_id):
@@ -140,7 +158,9 @@ class Activities(Host):
         ok = False
         failure: BaseException | None = None
         try:
-            ok = await self.write(commit, f"storing an activity result of {instance_id!r}")
+            ok = bool(await rider.outcome) or await self.write(
+                commit, f"storing an activity result of {instance_id!r}"
+            )
         except Exception as exc:  # whatever failed, the result is asked for again
             failure = exc
             if not isinstance(exc, TetherError):

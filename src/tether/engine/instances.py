@@ -46,7 +46,37 @@ class Creation:
     taken: bool = False  # a commit carrying the creation is on its way
 
 
-@dataclass(eq=False)
+class TaskTaken(TetherError):
+    """A turn carrying an activity result found that result's task row already gone."""
+
+
+@dataclass(eq=False, slots=True)
+class Rider:
+    """An activity result in the inbox whose write rides on the commit of the turn it started:
+    that commit deletes the task row, and the result never needs an inbox row of its own."""
+
+    msg_id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    # True: committed with a turn; None: not carried (the turn came late, failed or was
+    # withdrawn): the result is to be written on its own.
+    outcome: asyncio.Future[bool | None]
+    timer: asyncio.TimerHandle | None = None
+
+    def take(self, tx: Tx) -> None:
+        """In the carrying commit: accept the result by deleting its task row."""
+        if not tx.take_task(self.instance_id, self.execution_id, self.task_id):
+            raise TaskTaken(f"the result of task {self.task_id} was already accepted")
+
+    def settle(self, carried: bool | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.outcome.done():
+            self.outcome.set_result(carried)
+
+
+@dataclass(eq=False, slots=True)
 class Active:
     state: InstanceState
     epoch: int  # the lease epoch this node holds the instance at; every commit is fenced on it
@@ -59,6 +89,8 @@ class Active:
     tasks: dict[int, Work] = field(default_factory=dict)
     # Inbox messages in memory whose commit is on the way: msg id -> True once stored.
     unsaved: dict[int, asyncio.Future[bool]] = field(default_factory=dict)
+    # Unsaved messages waiting to be committed with a turn (msg id -> rider), not on their own.
+    riders: dict[int, Rider] = field(default_factory=dict)
 
     @property
     def phase(self) -> str:
@@ -95,6 +127,25 @@ class Active:
             yield
         finally:
             self.committing = False
+
+    def board(self, msg_ids: list[int]) -> list[Rider]:
+        """The riders among ``msg_ids``, now carried by a commit that settles them."""
+        if not self.riders:
+            return []
+        boarding = [self.riders.pop(m) for m in msg_ids if m in self.riders]
+        for rider in boarding:
+            if rider.timer is not None:
+                rider.timer.cancel()
+                rider.timer = None
+        return boarding
+
+    def unseat(self, msg_id: int | None = None) -> None:
+        """Riders not on a commit yet (one, or all) are to be written on their own."""
+        ids = list(self.riders) if msg_id is None else [msg_id]
+        for m in ids:
+            rider = self.riders.pop(m, None)
+            if rider is not None:
+                rider.settle(None)
 
     def add_message(self, message: Message) -> bool:
         if message.msg_id in self.gone or any(m.msg_id == message.msg_id for m in self.state.inbox):

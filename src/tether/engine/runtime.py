@@ -19,7 +19,7 @@ from tether.engine.dispatch import WorkerStream
 from tether.engine.feed import Feed
 from tether.engine.timers import Timers
 from tether.engine.turns import Turns, task_spec
-from tether.engine.waiters import Waiters
+from tether.engine.waiters import Condition, Waiters
 from tether.errors import LeaseLost, TetherError
 from tether.settings import Settings
 from tether.store.base import Change, InstanceRow, Store
@@ -31,7 +31,7 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
     def __init__(self, settings: Settings, store: Store) -> None:
         super().__init__(settings, store)
         self.dispatcher.on_connect = self._on_worker_connect
-        self._watchers: dict[str, set[asyncio.Future[InstanceRow | None]]] = {}
+        self._watchers: dict[str, dict[asyncio.Future[InstanceRow | None], Condition]] = {}
         self._timer_heap: list[tuple[int, str]] = []
         self._timer_wake = asyncio.Event()
         self._feed_pending: list[Change] = []
@@ -66,6 +66,8 @@ class Runtime(Activities, Turns, Timers, Feed, Waiters):
             return
         self.running = False
         self.dispatcher.close_all()
+        for active in self.active.values():
+            active.unseat()  # no turn will carry these results now: write them on their own
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -29,7 +29,7 @@ from tether.engine.convert import (
 )
 from tether.engine.dispatch import Work, WorkerStream
 from tether.engine.host import Host
-from tether.engine.instances import Active, AlreadyActive, Creation, has_terminate
+from tether.engine.instances import Active, AlreadyActive, Creation, Rider, has_terminate
 from tether.engine.txops import deliver_tx
 from tether.errors import LeaseLost, StoreError, TetherError, Unavailable
 from tether.store.base import InstanceRow, MessageRow, Reader, TaskRow, Tx
@@ -67,6 +67,7 @@ class Turns(Host):
         active = self.active.pop(instance_id, None)
         if active is None:
             return
+        active.unseat()  # results waiting for a turn of this memory: written on their own
         for task in active.tasks.values():
             self.dispatcher.finish(task)
         if active.turn is not None:
@@ -171,13 +172,21 @@ class Turns(Host):
 
     # -- committing ----------------------------------------------------------------------------
     async def _stored(self, active: Active, msg_ids: list[int]) -> bool:
-        """Wait until the messages a commit is about to consume are stored themselves; False
-        when one of them could not be (the instance is being reloaded: drop the commit)."""
-        pending = [active.unsaved[m] for m in msg_ids if m in active.unsaved]
-        for outcome in pending:
-            if not await asyncio.shield(outcome):
-                return False
-        return True
+        """Wait until the messages a commit is about to consume are stored themselves, except
+        riders, which the commit carries (the caller boards them before it next waits, so a
+        rider that gives up meanwhile, and writes itself, is waited for here instead). False
+        when a message could not be stored (the instance is being reloaded: drop the commit)."""
+        while True:
+            riders = active.riders
+            pending = [
+                active.unsaved[m] for m in msg_ids if m in active.unsaved and m not in riders
+            ]
+            if not pending:
+                # A write of its messages that failed meanwhile retired this memory.
+                return self.active.get(active.state.instance_id) is active
+            for outcome in pending:
+                if not await asyncio.shield(outcome):
+                    return False
 
     def _failed(self, active: Active, exc: BaseException) -> None:
         """A commit of ``active`` failed for good: memory may be ahead of the store."""
@@ -192,20 +201,29 @@ class Turns(Host):
     async def _commit_drops(self, active: Active, dropped: list[int]) -> None:
         instance_id, epoch, node_id = active.state.instance_id, active.epoch, self.node_id
 
-        def commit(tx: Tx) -> None:
-            tx.fence(instance_id, node_id, epoch)
-            tx.delete_messages(dropped)
-
         with active.commit_phase():
             if not await self._stored(active, dropped):
                 return
+            riders = active.board(dropped)
+            stale = _stored_ids(dropped, riders)
+
+            def commit(tx: Tx) -> None:
+                tx.fence(instance_id, node_id, epoch)
+                for rider in riders:
+                    rider.take(tx)
+                tx.delete_messages(stale)
+
             try:
                 await self.write(commit, f"dropping stale messages of {instance_id!r}")
-            except Exception as exc:
+            except BaseException as exc:
+                _settle(riders, None)
+                if not isinstance(exc, Exception):
+                    raise
                 self._failed(active, exc)
                 if not isinstance(exc, TetherError):
                     raise
                 return
+            _settle(riders, True)
             active.remove_messages(dropped)
         self.schedule(active)
 
@@ -247,8 +265,10 @@ class Turns(Host):
             except TetherError:
                 return None  # the creation failed; its creator was told
             creation = None
-        if not await self._stored(active, [*plan.consumed, *plan.dropped]):
+        removed = [*result.consumed, *plan.dropped]
+        if not await self._stored(active, removed):
             return None
+        # No waiting from here until the write is queued (the riders are boarded just before).
         if creation is not None:
             creation.taken = True
         self.observer.turn_prepared(state, result)
@@ -265,7 +285,6 @@ class Turns(Host):
         node_id, epoch = self.node_id, active.epoch
         row = row_with_meta(state, meta, node_id)
         row.epoch = epoch
-        removed = [*result.consumed, *plan.dropped]
         history_bytes = [e.SerializeToString() for e in result.history]
         first_seq = len(state.history)
         task_rows = [
@@ -289,7 +308,9 @@ class Turns(Host):
                     raise AlreadyActive(instance_id)
                 fenced = row.epoch = creation.row.epoch
             tx.fence(instance_id, node_id, fenced)
-            tx.delete_messages(removed)
+            for rider in riders:
+                rider.take(tx)
+            tx.delete_messages(stored_removed)
             if result.continue_as_new is not None:
                 tx.clear_history(instance_id)
                 tx.clear_messages(instance_id, only_execution=old_execution)
@@ -317,9 +338,14 @@ class Turns(Host):
             tx.upsert_instance(row)
             return delivered, created
 
+        riders = active.board(removed)  # settled below, whatever happens
+        stored_removed = _stored_ids(removed, riders)
         try:
             delivered, created = await self.write(commit, f"committing a turn of {instance_id!r}")
-        except Exception as exc:  # whatever failed, memory must not stay half-way
+        except BaseException as exc:  # whatever failed, memory must not stay half-way
+            _settle(riders, None)  # the results write themselves; their task rows decide
+            if not isinstance(exc, Exception):
+                raise
             active.end_turn()
             if creation is not None:
                 self._drop_creation(active, as_tether_error(exc))
@@ -330,6 +356,7 @@ class Turns(Host):
             return None
 
         # Durable: now memory and the outside world may see it.
+        _settle(riders, True)
         self.observer.turn_committed(state, plan, result)
         if creation is not None:
             active.created(creation.row.epoch)
@@ -459,6 +486,19 @@ class Turns(Host):
             ]
         )
         return row
+
+
+def _stored_ids(msg_ids: list[int], riders: list[Rider]) -> list[int]:
+    """The messages among ``msg_ids`` that have inbox rows (riders never get one)."""
+    if not riders:
+        return msg_ids
+    carried = {r.msg_id for r in riders}
+    return [m for m in msg_ids if m not in carried]
+
+
+def _settle(riders: list[Rider], carried: bool | None) -> None:
+    for rider in riders:
+        rider.settle(carried)
 
 
 def as_tether_error(exc: BaseException) -> TetherError:

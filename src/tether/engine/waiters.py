@@ -13,13 +13,29 @@ from tether.engine.convert import row_from_state
 from tether.engine.host import Host
 from tether.store.base import InstanceRow
 
+Condition = Callable[[InstanceRow], bool]
+
 
 class Waiters(Host):
-    _watchers: dict[str, set[asyncio.Future[InstanceRow | None]]]
+    # instance -> each waiter's future and the condition it waits for
+    _watchers: dict[str, dict[asyncio.Future[InstanceRow | None], Condition]]
 
     def notify(self, instance_id: str, row: InstanceRow | None = None) -> None:
-        """Wake the instance's waiters, handing them the just-committed row when there is one."""
-        for fut in self._watchers.pop(instance_id, ()):
+        """Wake the instance's waiters whose condition the just-committed row satisfies (a
+        commit that leaves it unsatisfied wakes nobody); with no row, wake all to read afresh."""
+        watchers = self._watchers.get(instance_id)
+        if not watchers:
+            return
+        if row is None:
+            woken = list(watchers)
+            watchers.clear()
+        else:
+            woken = [fut for fut, condition in watchers.items() if condition(row)]
+            for fut in woken:
+                del watchers[fut]
+        if not watchers:
+            self._watchers.pop(instance_id, None)
+        for fut in woken:
             if not fut.done():
                 fut.set_result(row)
 
@@ -41,7 +57,7 @@ class Waiters(Host):
         return await self.store.read(lambda tx: tx.get_instance(instance_id), keyed=True)
 
     async def wait_for(
-        self, instance_id: str, condition: Callable[[InstanceRow], bool], timeout: float | None
+        self, instance_id: str, condition: Condition, timeout: float | None
     ) -> InstanceRow | None:
         """Wait until the stored instance satisfies ``condition`` (or is gone); None if unknown."""
         loop = asyncio.get_running_loop()
@@ -49,7 +65,7 @@ class Waiters(Host):
         committed: InstanceRow | None = None
         while True:
             fut: asyncio.Future[InstanceRow | None] = loop.create_future()
-            self._watchers.setdefault(instance_id, set()).add(fut)
+            self._watchers.setdefault(instance_id, {})[fut] = condition
             # A row handed over by a commit is used only if it already satisfies the condition;
             # otherwise read afresh (after registering), so no later commit can be missed.
             if committed is not None and condition(committed):
@@ -57,14 +73,21 @@ class Waiters(Host):
             else:
                 row = await self.get_instance(instance_id)
             if row is None or condition(row) or not self.running:
-                self._watchers.get(instance_id, set()).discard(fut)
+                self._forget_watcher(instance_id, fut)
                 return row
             remaining = 1.0 if deadline is None else min(1.0, deadline - loop.time())
             if remaining <= 0:
-                self._watchers.get(instance_id, set()).discard(fut)
+                self._forget_watcher(instance_id, fut)
                 return row
             try:
                 committed = await asyncio.wait_for(fut, remaining)
             except TimeoutError:
                 committed = None
-                self._watchers.get(instance_id, set()).discard(fut)
+                self._forget_watcher(instance_id, fut)
+
+    def _forget_watcher(self, instance_id: str, fut: asyncio.Future[InstanceRow | None]) -> None:
+        watchers = self._watchers.get(instance_id)
+        if watchers is not None:
+            watchers.pop(fut, None)
+            if not watchers:
+                del self._watchers[instance_id]
