@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from tether.engine.nodes import pid_alive
+
 SUPERUSER = "tether"
 _DEBIAN_ROOT = Path("/usr/lib/postgresql")
 
@@ -171,7 +173,7 @@ class PostgresCluster:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
             deadline = time.monotonic() + 30
-            while _alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
         # Backends die when their postmaster does, but only once they notice; wait for the port.
         deadline = time.monotonic() + 30
@@ -277,16 +279,6 @@ def postgres_cluster(*, settings: dict[str, str] | None = None) -> Iterator[Post
 def stop_all(clusters: Sequence[PostgresCluster]) -> None:
     for cluster in clusters:
         cluster.stop("immediate")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _port_open(port: int) -> bool:
