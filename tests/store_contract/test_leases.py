@@ -261,12 +261,12 @@ def test_the_change_feed_names_what_other_writers_changed(url: str) -> None:
     ]
 
 
-def _claim_in_process(url: str, name: str, out: Any) -> None:
+def _claim_in_process(url: str, name: str, ready: Any, out: Any) -> None:
     async def body(store: Any) -> list[str]:
         await store.write(lambda tx: tx.register_node(node(name), 60 * SECOND))
+        ready.wait(60)  # both claim from the same moment on
         got: list[str] = []
-        for _ in range(20):
-            leases = await store.write(lambda tx: tx.claim_instances(name, "a", 3))
+        while leases := await store.write(lambda tx: tx.claim_instances(name, "a", 3)):
             got.extend(x.instance_id for x in leases)
         return got
 
@@ -274,28 +274,71 @@ def _claim_in_process(url: str, name: str, out: Any) -> None:
 
 
 def test_two_processes_claiming_at_once_never_share_an_instance(url: str) -> None:
+    count = 600
+
     async def seed(store: Any) -> None:
         def fill(tx: Any) -> None:
-            for i in range(60):
-                tx.upsert_instance(instance(f"i{i:02d}"))
+            for i in range(count):
+                tx.upsert_instance(instance(f"i{i:03d}"))
 
         await store.write(fill)
 
     run(url, seed)
     ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_claim_in_process, args=(url, n, out)) for n in ("p1", "p2")]
+    out, ready = ctx.Queue(), ctx.Barrier(2)
+    procs = [ctx.Process(target=_claim_in_process, args=(url, n, ready, out)) for n in ("p1", "p2")]
     for p in procs:
         p.start()
-    results = dict(out.get(timeout=60) for _ in procs)
+    results = dict(out.get(timeout=120) for _ in procs)
     for p in procs:
         p.join(30)
     assert not set(results["p1"]) & set(results["p2"])
-    assert sorted(results["p1"] + results["p2"]) == [f"i{i:02d}" for i in range(60)]
+    # each took its fair share (half of them, over the two live nodes)
+    assert len(results["p1"]) == len(results["p2"]) == count // 2
+    assert sorted(results["p1"] + results["p2"]) == [f"i{i:03d}" for i in range(count)]
     owners = run(
-        url, lambda s: s.read(lambda tx: [tx.get_instance(f"i{i:02d}") for i in range(60)])
+        url, lambda s: s.read(lambda tx: [tx.get_instance(f"i{i:03d}") for i in range(count)])
     )
     assert all(r.epoch == 1 for r in owners)
+
+
+def _claim_tasks_in_process(url: str, name: str, ready: Any, out: Any) -> None:
+    async def body(store: Any) -> list[tuple[str, int]]:
+        await store.write(lambda tx: tx.register_node(node(name), 60 * SECOND))
+        ready.wait(60)  # both claim from the same moment on
+        claimed: list[tuple[str, int]] = []
+        while tasks := await store.write(lambda tx: tx.claim_tasks(name, "a", 2)):
+            claimed.extend((t.instance_id, t.task_id) for t in tasks)
+        return claimed
+
+    out.put((name, run(url, body)))
+
+
+def test_two_processes_claiming_tasks_at_once_never_share_one(url: str) -> None:
+    """A task one node claimed is never claimed again by a claim that began before it committed
+    (on PostgreSQL the row is checked again once it is locked). Thousands of claims race here."""
+    count = 3000
+
+    async def seed(store: Any) -> None:
+        tasks = [TaskRow(f"i{t // 10}", "e1", t % 10, "a", b"r", t, "dead") for t in range(count)]
+        await store.write(lambda tx: tx.add_tasks(tasks))
+
+    run(url, seed)
+    ctx = multiprocessing.get_context("spawn")
+    out, ready = ctx.Queue(), ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=_claim_tasks_in_process, args=(url, n, ready, out)) for n in ("p1", "p2")
+    ]
+    for p in procs:
+        p.start()
+    results = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(30)
+    one, two = results["p1"], results["p2"]
+    shared = set(one) & set(two)
+    assert not shared, f"{len(shared)} task(s) claimed by both nodes, e.g. {sorted(shared)[:5]}"
+    assert len(one) == len(set(one)) and len(two) == len(set(two))
+    assert len(one) + len(two) == count and one and two, (len(one), len(two))
 
 
 def _shape(conn: sqlite3.Connection) -> dict[str, Any]:

@@ -317,24 +317,24 @@ RETURNING i.instance_id, i.epoch, pick.previous_owner;
 
 -- name: claim_tasks
 -- Activity tasks of an app without a live owner: a share of them (over the app's live nodes),
--- at most the batch bound, skipping rows another transaction holds.
+-- at most the batch bound, skipping rows another transaction holds. The owner test is on the
+-- locked row itself: a row another claimer took after this statement's snapshot is checked
+-- again once locked (read committed), and must then fail it, or both would claim the task.
 WITH live AS (SELECT node_id, app_id FROM nodes WHERE lease_expires > %(now)s),
-claimable AS (
-    SELECT instance_id, task_id, created_at FROM tasks
-    WHERE app_id = %(app_id)s AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
-),
 share AS (
     SELECT LEAST(%(limit)s::bigint,
-                 ceil((SELECT COUNT(*) FROM claimable)::numeric
+                 ceil((SELECT COUNT(*) FROM tasks
+                       WHERE app_id = %(app_id)s
+                         AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live)))::numeric
                       / GREATEST(1, (SELECT COUNT(*) FROM live WHERE app_id = %(app_id)s))
                  )::bigint) AS n
 ),
 pick AS (
-    SELECT t.instance_id, t.task_id FROM tasks t
-    JOIN claimable c ON c.instance_id = t.instance_id AND c.task_id = t.task_id
-    ORDER BY t.created_at
+    SELECT instance_id, task_id FROM tasks
+    WHERE app_id = %(app_id)s AND (owner IS NULL OR owner NOT IN (SELECT node_id FROM live))
+    ORDER BY created_at
     LIMIT (SELECT n FROM share)
-    FOR UPDATE OF t SKIP LOCKED
+    FOR UPDATE SKIP LOCKED
 )
 UPDATE tasks t SET owner = %(node_id)s
 FROM pick WHERE t.instance_id = pick.instance_id AND t.task_id = pick.task_id
