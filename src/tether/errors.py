@@ -74,6 +74,12 @@ class StoreUnavailable(StoreError):
     http_status = 503
 
 
+class StoreUnreachable(StoreUnavailable):
+    """No connection to the store could be made within the store's own wait (the database is
+    down or out of reach). Not retried in-process: each attempt already waited for a
+    connection, so retrying would only hold the caller longer before the same answer."""
+
+
 class StoreFull(StoreError):
     """The store's disk (or file system quota) is full: nothing more can be written until space
     is freed; reads keep working and writes resume by themselves."""

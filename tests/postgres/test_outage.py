@@ -111,11 +111,20 @@ def test_a_tether_answers_unavailable_while_the_database_is_down(tmp_path: Any) 
             assert "unreachable" in (info.value.details() or "")
             status, body = _http_get(sidecar.http_port, "/v1.0/workflows/dapr/missing")
             assert status == 503 and "unreachable" in body["message"]
+            # A write fails as fast: the store already waited for a connection, so the engine
+            # does not retry it (five retries held a start for about six seconds).
+            with pytest.raises(grpc.RpcError) as info:
+                raw.start("wf", "during")
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "unreachable" in (info.value.details() or "")
+            log = sidecar.log_path.read_text(errors="replace")
+            assert "storing a start of 'during' failed" not in log, log[-2000:]
             pg.start()
             # Back by itself: the pool reconnects, the earlier start is still there.
             assert wait_until(lambda: _state_or_none(raw, "before"), timeout=60) is not None
             raw.start("wf", "after")
             assert raw.state("after") is not None
+            assert _state_or_none(raw, "during") is None  # the refused start was not stored
         finally:
             raw.close()
             sidecar.stop()

@@ -6,7 +6,9 @@ methods declared here.
 
 The write path. Every commit goes through :meth:`Host.write`: a write that fails because the
 store is busy or full is retried with back-off a bounded number of times
-(``Settings.write_attempts``), then raised. A caller whose commit failed for good marks the
+(``Settings.write_attempts``), then raised; one that found the store unreachable
+(``StoreUnreachable``: no connection within the store's own wait) is raised at once, so calls
+fail fast during an outage. A caller whose commit failed for good marks the
 instance for recovery (:meth:`Host.recover`): its memory is dropped and it is reloaded from the
 store, with its own activity tasks sent again, once the store answers. ``LeaseLost`` is never
 retried: the node forgets that instance (:meth:`Host.lease_lost`).
@@ -24,7 +26,7 @@ from tether.core.state import TaskSpec
 from tether.engine.dispatch import Dispatcher
 from tether.engine.instances import Active
 from tether.engine.nodes import NodeRegistry
-from tether.errors import StoreFull, StoreUnavailable, Unavailable
+from tether.errors import StoreFull, StoreUnavailable, StoreUnreachable, Unavailable
 from tether.settings import Settings
 from tether.store.base import InstanceRow, MessageRow, Store, Tx
 from tether.telemetry import build_observer
@@ -68,6 +70,8 @@ class Host(abc.ABC):
         for attempt in range(1, self.settings.write_attempts + 1):
             try:
                 return await self.store.write(fn)
+            except StoreUnreachable:
+                raise  # the store already waited for a connection: the caller hears it now
             except _RETRYABLE as exc:
                 if attempt == self.settings.write_attempts:
                     raise

@@ -10,7 +10,9 @@ the backend's edge and kept as ``__cause__``):
 
 - :class:`~tether.errors.StoreUnavailable`: the database is busy past its timeout, or cannot be
   reached, or an I/O error happened. Nothing of the failed transaction was written; the same
-  write may succeed later.
+  write may succeed later. Its subclass :class:`~tether.errors.StoreUnreachable` says no
+  connection could be made within the backend's own wait (a database server that is down);
+  the engine does not retry it.
 - :class:`~tether.errors.StoreFull`: no space left. Nothing was written.
 - :class:`~tether.errors.Conflict`: a constraint was violated (e.g. a primary key taken).
 - :class:`~tether.errors.LeaseLost`: a fenced write whose lease is gone (see *Leases*).

@@ -6,7 +6,7 @@ import psycopg
 from psycopg import errors as pgerr
 from psycopg_pool import PoolTimeout
 
-from tether.errors import Conflict, StoreError, StoreFull, StoreUnavailable
+from tether.errors import Conflict, StoreError, StoreFull, StoreUnavailable, StoreUnreachable
 
 
 class CommitOutcomeUnknown(StoreError):
@@ -28,7 +28,7 @@ def translate(exc: BaseException, where: str, doing: str) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     if isinstance(exc, PoolTimeout):
-        return StoreUnavailable(
+        return StoreUnreachable(
             f"the PostgreSQL store {where} is unreachable ({doing}: no connection could be made "
             "in time); check that the database is running and reachable, then retry"
         )

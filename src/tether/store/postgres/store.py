@@ -14,7 +14,7 @@ the ``COMMIT`` in one flush.
 
 Outages: a pooled connection that died with the server is found when its ``BEGIN`` fails, and the
 write moves to another connection (nothing of it had been sent). A call waits up to
-``connect_wait`` seconds for a connection, then fails with ``StoreUnavailable``. Once the pool has
+``connect_wait`` seconds for a connection, then fails with ``StoreUnreachable``. Once the pool has
 failed to connect for ``_RECONNECT_WINDOW`` seconds the store counts as down: calls then wait only
 ``_DOWN_WAIT`` for a connection (each wait starts a fresh attempt), so they fail fast during an
 outage and the first attempt after the server is back (or after a failover: a multi-host string
