@@ -13,8 +13,10 @@ from typing import Any
 
 from tests.conftest import until
 from tether import pb
+from tether.core.state import InstanceState
 from tether.engine import activities
 from tether.engine.engine import Engine
+from tether.engine.instances import Active, Rider
 from tether.settings import Settings
 from tether.store import open_store
 
@@ -108,3 +110,47 @@ def test_a_result_rides_on_the_commit_of_the_turn_it_starts(tmp_path: Path) -> N
 
 def test_a_result_whose_turn_comes_late_is_written_on_its_own(tmp_path: Path) -> None:
     _run(tmp_path, answer_late=True)
+
+
+def test_a_turn_waits_for_a_result_that_stopped_riding_while_the_turn_waited(
+    tmp_path: Path,
+) -> None:
+    """A turn consumes a result that writes itself (not yet stored) and a rider. If the rider
+    gives up while the turn waits for the first (its ride timed out, and it writes itself too),
+    the turn must wait for that write as well: otherwise its commit could be queued ahead of the
+    result's own write, delete an inbox row not there yet, and keep a result whose write may
+    still fail. The interleaving is forced step by step, so it is the same on every run."""
+
+    async def scenario() -> None:
+        settings = Settings(
+            app_id="riders", grpc_port=0, http_port=0, store_url=f"sqlite:///{tmp_path / 't.db'}"
+        )
+        store = open_store(settings.store_url)
+        engine = Engine(settings, store)
+        loop = asyncio.get_running_loop()
+        try:
+            for outcome_of_second in (True, False):
+                state = InstanceState(instance_id="i", app_id="riders", name="w", execution_id="e")
+                active = Active(state=state, epoch=1)
+                engine.active["i"] = active
+                first, second = loop.create_future(), loop.create_future()
+                active.unsaved.update({1: first, 2: second})
+                active.riders[2] = Rider(2, "i", "e", 2, loop.create_future())
+                stored = asyncio.ensure_future(engine._stored(active, [1, 2]))
+                await asyncio.sleep(0)  # the turn now waits for the first result's write
+                assert not stored.done()
+                active.unseat(2)  # the rider gives up and is written on its own
+                _settle_write(active, 1, True)  # as a result's own write ends
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                assert not stored.done(), "the turn went on before the second result was stored"
+                _settle_write(active, 2, outcome_of_second)
+                assert await asyncio.wait_for(stored, 10) is outcome_of_second
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def _settle_write(active: Active, msg_id: int, ok: bool) -> None:
+    active.unsaved.pop(msg_id).set_result(ok)
