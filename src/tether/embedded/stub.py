@@ -10,7 +10,9 @@ and fails exactly as on the sidecar path; errors surface as ``grpc.aio.AioRpcErr
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ import grpc
 
 from tether.embedded.limits import receive_limit
 from tether.embedded.node import EmbeddedNode
+from tether.embedded.relay import Relay
 from tether.protocol.servicer import UNARY, Servicer
 
 _METHODS = frozenset(name for name, _, _ in UNARY)
@@ -90,6 +93,20 @@ class InProcessStub(_Stub):
 class AsyncInProcessStub(_Stub):
     """Awaitable calls from the app's own event loop (not the engine's)."""
 
+    def __init__(self, node: EmbeddedNode) -> None:
+        super().__init__(node)
+        self._relays: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Relay] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._relays_lock = threading.Lock()
+
+    def _relay(self, loop: asyncio.AbstractEventLoop) -> Relay:
+        relay = self._relays.get(loop)
+        if relay is None:
+            with self._relays_lock:
+                relay = self._relays.setdefault(loop, Relay(self._node.loop, loop))
+        return relay
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name not in _METHODS:
             raise AttributeError(name)
@@ -98,9 +115,9 @@ class AsyncInProcessStub(_Stub):
             request: Any, timeout: float | None = None, metadata: Any = None, **_: Any
         ) -> Any:
             coro = self._coroutine(name, request, timeout, metadata)
-            if asyncio.get_running_loop() is self._node.loop:
+            loop = asyncio.get_running_loop()
+            if loop is self._node.loop:
                 return await coro  # an async activity or code on the engine's loop
-            future = asyncio.run_coroutine_threadsafe(coro, self._node.loop)
-            return await asyncio.wrap_future(future)
+            return await self._relay(loop).call(coro)
 
         return call

@@ -134,7 +134,10 @@ class Turns(Creations):
         state = active.state
         plan = active.plan
         assert plan is not None and active.turn is not None
-        request = pb.WorkflowRequest(instanceId=state.instance_id)
+        # Filled in place: a request passed to the WorkItem constructor would be copied whole.
+        item = pb.WorkItem(completionToken=active.turn.token)
+        request = item.workflowRequest
+        request.instanceId = state.instance_id
         request.executionId.value = state.execution_id
         past = state.history
         cached = stream.warm.get(state.instance_id, 0) if stream.stateful else 0
@@ -147,7 +150,7 @@ class Turns(Creations):
         propagation.hand_over(request, past, plan.new_events)
         if stream.stateful:
             stream.warm[state.instance_id] = len(past)
-        return pb.WorkItem(workflowRequest=request, completionToken=active.turn.token)
+        return item
 
     async def complete_turn(self, response: Any) -> None:
         token = response.completionToken
