@@ -1,15 +1,16 @@
 """Counters and histograms in memory, and the Prometheus text exposition format (version 0.0.4).
 
 Small on purpose: labels are fixed per metric, values are updated under one lock (the store's
-writer thread records commits), and gauges over stored state are not kept here but computed when
+writer thread records commits), a hot path binds a label set's child once (``labels``) rather
+than looking it up per update, and gauges over stored state are not kept here but computed when
 ``/metrics`` is scraped (:mod:`tether.telemetry.exposition`).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,21 +51,61 @@ class Metric:
         raise NotImplementedError
 
 
+class CounterChild:
+    """One label set of a counter, bound once so a hot path adds to it without a lookup."""
+
+    __slots__ = ("lock", "value")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+        self.value = 0.0
+
+    def inc(self, by: float = 1.0) -> None:
+        with self.lock:
+            self.value += by
+
+
+class HistogramChild:
+    """One label set of a histogram: its count in each bucket (not cumulative, +Inf last), sum."""
+
+    __slots__ = ("buckets", "counts", "lock", "sum")
+
+    def __init__(self, lock: threading.Lock, buckets: tuple[float, ...]) -> None:
+        self.lock = lock
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        index = bisect_left(self.buckets, value)
+        with self.lock:
+            self.counts[index] += 1
+            self.sum += value
+
+
 @dataclass
 class Counter(Metric):
     kind: str = "counter"
-    values: dict[Labels, float] = field(default_factory=dict)
+    values: dict[Labels, CounterChild] = field(default_factory=dict)
+
+    def labels(self, *labels: str) -> CounterChild:
+        """The child of this label set, created (and from then on exported) on first call."""
+        child = self.values.get(labels)
+        if child is None:
+            with self.lock:
+                child = self.values.setdefault(labels, CounterChild(self.lock))
+        return child
 
     def inc(self, *labels: str, by: float = 1.0) -> None:
-        with self.lock:
-            self.values[labels] = self.values.get(labels, 0.0) + by
+        self.labels(*labels).inc(by)
 
     def get(self, *labels: str) -> float:
-        return self.values.get(labels, 0.0)
+        child = self.values.get(labels)
+        return child.value if child is not None else 0.0
 
     def lines(self) -> list[str]:
         with self.lock:
-            items = sorted(self.values.items())
+            items = sorted((k, c.value) for k, c in self.values.items())
         return [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in items]
 
 
@@ -72,28 +113,28 @@ class Counter(Metric):
 class Histogram(Metric):
     kind: str = "histogram"
     buckets: tuple[float, ...] = ()
-    # per label set: [count in each bucket (not cumulative)..., +Inf], sum
-    values: dict[Labels, tuple[list[int], list[float]]] = field(default_factory=dict)
+    values: dict[Labels, HistogramChild] = field(default_factory=dict)
+
+    def labels(self, *labels: str) -> HistogramChild:
+        """The child of this label set, created (and from then on exported) on first call."""
+        child = self.values.get(labels)
+        if child is None:
+            with self.lock:
+                child = self.values.setdefault(labels, HistogramChild(self.lock, self.buckets))
+        return child
 
     def observe(self, value: float, *labels: str) -> None:
-        index = bisect.bisect_left(self.buckets, value)
-        with self.lock:
-            entry = self.values.get(labels)
-            if entry is None:
-                entry = ([0] * (len(self.buckets) + 1), [0.0])
-                self.values[labels] = entry
-            entry[0][index] += 1
-            entry[1][0] += value
+        self.labels(*labels).observe(value)
 
     def count(self, *labels: str) -> int:
-        entry = self.values.get(labels)
-        return sum(entry[0]) if entry else 0
+        child = self.values.get(labels)
+        return sum(child.counts) if child is not None else 0
 
     def lines(self) -> list[str]:
         with self.lock:
-            items = sorted((k, (list(c), s[0])) for k, (c, s) in self.values.items())
+            items = sorted((k, list(c.counts), c.sum) for k, c in self.values.items())
         out: list[str] = []
-        for key, (counts, total) in items:
+        for key, counts, total in items:
             running = 0
             for bound, n in zip((*self.buckets, math.inf), counts, strict=True):
                 running += n
