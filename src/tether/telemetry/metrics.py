@@ -1,9 +1,10 @@
 """Counters and histograms in memory, and the Prometheus text exposition format (version 0.0.4).
 
-Small on purpose: labels are fixed per metric, values are updated under one lock (the store's
-writer thread records commits), a hot path binds a label set's child once (``labels``) rather
-than looking it up per update, and gauges over stored state are not kept here but computed when
-``/metrics`` is scraped (:mod:`tether.telemetry.exposition`).
+Small on purpose: labels are fixed per metric, a hot path binds a label set's child once
+(``labels``) rather than looking it up per update, updates queue on the child without a lock and
+are folded in under the metric's lock when ``/metrics`` is scraped (the store's writer thread
+records commits while the engine's thread records turns), and gauges over stored state are not
+kept here but computed when ``/metrics`` is scraped (:mod:`tether.telemetry.exposition`).
 """
 
 from __future__ import annotations
@@ -51,36 +52,81 @@ class Metric:
         raise NotImplementedError
 
 
+# Updates wait in a child's ``pending`` list until a scrape (or this many pile up) folds them in,
+# so the hot path takes no lock: under the GIL ``append`` and deleting a list's head are each
+# atomic, which is all that folding from one thread while others append needs.
+_FOLD_AT = 256
+
+
 class CounterChild:
     """One label set of a counter, bound once so a hot path adds to it without a lookup."""
 
-    __slots__ = ("lock", "value")
+    __slots__ = ("lock", "pending", "total")
 
     def __init__(self, lock: threading.Lock) -> None:
         self.lock = lock
-        self.value = 0.0
+        self.pending: list[float] = []
+        self.total = 0.0
 
     def inc(self, by: float = 1.0) -> None:
+        pending = self.pending
+        pending.append(by)
+        if len(pending) >= _FOLD_AT:
+            with self.lock:
+                self.fold()
+
+    def fold(self) -> None:
+        """Add what is pending to the total, in arrival order; the caller holds ``lock``."""
+        pending = self.pending
+        count = len(pending)
+        total = self.total
+        for by in pending[:count]:
+            total += by
+        self.total = total
+        del pending[:count]
+
+    @property
+    def value(self) -> float:
         with self.lock:
-            self.value += by
+            self.fold()
+            return self.total
 
 
 class HistogramChild:
     """One label set of a histogram: its count in each bucket (not cumulative, +Inf last), sum."""
 
-    __slots__ = ("buckets", "counts", "lock", "sum")
+    __slots__ = ("bounds", "counts", "lock", "pending", "sum")
 
     def __init__(self, lock: threading.Lock, buckets: tuple[float, ...]) -> None:
         self.lock = lock
-        self.buckets = buckets
+        # Floats compare with floats faster than with ints, and the same way.
+        self.bounds = tuple(float(b) for b in buckets)
         self.counts = [0] * (len(buckets) + 1)
         self.sum = 0.0
+        self.pending: list[float] = []
 
     def observe(self, value: float) -> None:
-        index = bisect_left(self.buckets, value)
+        pending = self.pending
+        pending.append(value)
+        if len(pending) >= _FOLD_AT:
+            with self.lock:
+                self.fold()
+
+    def fold(self) -> None:
+        """Bucket what is pending, in arrival order; the caller holds ``lock``."""
+        pending = self.pending
+        count = len(pending)
+        bounds, counts, total = self.bounds, self.counts, self.sum
+        for value in pending[:count]:
+            counts[bisect_left(bounds, value)] += 1
+            total += value
+        self.sum = total
+        del pending[:count]
+
+    def snapshot(self) -> tuple[list[int], float]:
         with self.lock:
-            self.counts[index] += 1
-            self.sum += value
+            self.fold()
+            return list(self.counts), self.sum
 
 
 @dataclass
@@ -105,7 +151,9 @@ class Counter(Metric):
 
     def lines(self) -> list[str]:
         with self.lock:
-            items = sorted((k, c.value) for k, c in self.values.items())
+            for child in self.values.values():
+                child.fold()
+            items = sorted((k, c.total) for k, c in self.values.items())
         return [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in items]
 
 
@@ -128,10 +176,12 @@ class Histogram(Metric):
 
     def count(self, *labels: str) -> int:
         child = self.values.get(labels)
-        return sum(child.counts) if child is not None else 0
+        return sum(child.snapshot()[0]) if child is not None else 0
 
     def lines(self) -> list[str]:
         with self.lock:
+            for child in self.values.values():
+                child.fold()
             items = sorted((k, list(c.counts), c.sum) for k, c in self.values.items())
         out: list[str] = []
         for key, counts, total in items:
