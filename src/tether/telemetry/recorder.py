@@ -14,12 +14,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tether import pb
-from tether.core.events import from_timestamp
+from tether.core.events import MAX_NS, MIN_NS, NANOS, from_timestamp
 from tether.core.state import InstanceState
 from tether.core.turns import TurnPlan, TurnResult
 from tether.errors import ConfigError
 from tether.settings import Settings
-from tether.telemetry.metrics import Metric
+from tether.telemetry.metrics import Counter, Histogram, Metric
 from tether.telemetry.observer import Observer
 from tether.telemetry.propagate import stamp_turn, trace_of
 from tether.telemetry.series import Series
@@ -54,7 +54,22 @@ class Telemetry(Observer):
         self.exposition: Any = None  # the separate metrics port's server, when configured
         # Scheduled activities of live instances: instance -> task id -> (name, scheduled at).
         self._scheduled: dict[str, dict[int, tuple[str, int]]] = {}
-        self.series = Series()
+        self.series = series = Series()
+        app, dapr = (self.app_id,), (self.app_id, self.namespace)
+        self._turn_latency = _Children(series.turn_latency, *app)
+        self._state_changes = _Children(series.state_changes, *app)
+        self._claims = _Children(series.claims, *app)
+        self._takeovers = _Children(series.takeovers, *app)
+        self._commit_latency = _Children(series.commit_latency, *app)
+        self._commit_size = _Children(series.commit_size, *app)
+        self._scheduling_latency = _Children(series.scheduling_latency, *dapr)
+        self._execution_count = _Children(series.execution_count, *dapr)
+        self._execution_latency = _Children(series.execution_latency, *dapr)
+        self._activity_operations = _Children(series.activity_operation_count, *dapr)
+        self._activity_executions = _Children(series.activity_execution_count, *dapr)
+        self._activity_latency = _Children(series.activity_execution_latency, *dapr)
+        self._operation_count = _Children(series.operation_count, *dapr)
+        self._operation_latency = _Children(series.operation_latency, *dapr)
 
     @property
     def metrics(self) -> list[Metric]:
@@ -115,75 +130,74 @@ class Telemetry(Observer):
 
     def _turn_committed(self, state: InstanceState, plan: TurnPlan, result: TurnResult) -> None:
         now = time.time_ns()
-        dapr = (self.app_id, self.namespace)
-        first = not state.started
-        if len(self._scheduled) > _SCHEDULED_LIMIT:
-            self._scheduled.clear()  # instances retired without ending here; history has it all
-        scheduled = self._scheduled.setdefault(state.instance_id, {})
+        instance_id = state.instance_id
+        scheduled = self._scheduled.get(instance_id)
+        opening = not state.history  # the instance's first turn: it records scheduling latency
+        turn_at: int | None = None
+        started = None
         for event in result.history:
             kind = event.WhichOneof("eventType")
             if kind == "workflowStarted":
-                self.series.turn_latency.observe(
-                    max(0, now - from_timestamp(event.timestamp)) / 1e9, self.app_id
-                )
-                if first:
-                    self._scheduling(state, result, event)
-                    first = False
+                at = _nanos(event.timestamp)
+                waited = now - at
+                self._turn_latency[()].observe((waited if waited > 0 else 0) / 1e9)
+                if opening and turn_at is None:
+                    turn_at = at
+            elif kind == "executionStarted":
+                if started is None:
+                    started = event
             elif kind == "taskScheduled":
                 name = event.taskScheduled.name
-                scheduled[event.eventId] = (name, from_timestamp(event.timestamp))
-                self.series.activity_operation_count.inc(*dapr, name, "success")
-            elif kind in ("taskCompleted", "taskFailed"):
+                if scheduled is None:
+                    if len(self._scheduled) > _SCHEDULED_LIMIT:
+                        self._scheduled.clear()  # instances retired without ending here
+                    scheduled = self._scheduled.setdefault(instance_id, {})
+                scheduled[event.eventId] = (name, _nanos(event.timestamp))
+                self._activity_operations[(name, "success")].inc()
+            elif kind == "taskCompleted" or kind == "taskFailed":
                 done = getattr(event, kind)
-                task = scheduled.pop(done.taskScheduledId, None) or _find_task(
-                    state, done.taskScheduledId
-                )
+                task = scheduled.pop(done.taskScheduledId, None) if scheduled else None
+                if task is None:
+                    task = _find_task(state, done.taskScheduledId)
                 if task is not None:
-                    outcome = "success" if kind == "taskCompleted" else "failed"
-                    elapsed = (from_timestamp(event.timestamp) - task[1]) / 1e6
-                    self.series.activity_execution_count.inc(*dapr, task[0], outcome)
-                    self.series.activity_execution_latency.observe(
-                        max(0.0, elapsed), *dapr, task[0], outcome
-                    )
+                    key = (task[0], "success" if kind == "taskCompleted" else "failed")
+                    elapsed = (_nanos(event.timestamp) - task[1]) / 1e6
+                    self._activity_executions[key].inc()
+                    self._activity_latency[key].observe(elapsed if elapsed > 0.0 else 0.0)
+        if turn_at is not None and started is not None:
+            self._scheduling(state, started, turn_at)
         status = pb.CONTINUED_AS_NEW if result.continue_as_new is not None else result.status
         if status != state.status:
             self._state_changed(state, result, status)
         if result.terminal or result.continue_as_new is not None:
-            self._scheduled.pop(state.instance_id, None)
+            self._scheduled.pop(instance_id, None)
             self._execution_ended(state, result, status, now)
 
-    def _scheduling(self, state: InstanceState, result: TurnResult, turn: Any) -> None:
-        started = next((e for e in result.history if e.HasField("executionStarted")), None)
-        if started is None:
-            return
-        requested = from_timestamp(started.timestamp)
-        if started.executionStarted.HasField("scheduledStartTimestamp"):
-            requested = max(
-                requested, from_timestamp(started.executionStarted.scheduledStartTimestamp)
-            )
-        elapsed = (from_timestamp(turn.timestamp) - requested) / 1e6
-        self.series.scheduling_latency.observe(
-            max(0.0, elapsed), self.app_id, self.namespace, state.name
-        )
+    def _scheduling(self, state: InstanceState, started: Any, turn_at: int) -> None:
+        requested = _nanos(started.timestamp)
+        info = started.executionStarted
+        if info.HasField("scheduledStartTimestamp"):
+            requested = max(requested, from_timestamp(info.scheduledStartTimestamp))
+        elapsed = (turn_at - requested) / 1e6
+        self._scheduling_latency[state.name].observe(elapsed if elapsed > 0.0 else 0.0)
 
     def _execution_ended(
         self, state: InstanceState, result: TurnResult, status: int, now: int
     ) -> None:
         label = _EXECUTION_STATUS.get(status)
         if label is not None:
-            self.series.execution_count.inc(self.app_id, self.namespace, state.name, label)
+            key = (state.name, label)
+            self._execution_count[key].inc()
             if state.created_at:
                 elapsed = (now - state.created_at) / 1e6
-                self.series.execution_latency.observe(
-                    max(0.0, elapsed), self.app_id, self.namespace, state.name, label
-                )
+                self._execution_latency[key].observe(elapsed if elapsed > 0.0 else 0.0)
         if self.spans is not None:
             history = [*state.history, *result.history]
             self.spans.export(build_spans(history, state.app_id, self.rate, now, status))
 
     def _state_changed(self, state: InstanceState, result: TurnResult, status: int) -> None:
         name = pb.STATUS_NAMES.get(status, "UNKNOWN")
-        self.series.state_changes.inc(self.app_id, name)
+        self._state_changes[name].inc()
         if not log.isEnabledFor(logging.INFO):
             return
         trace = trace_of(state, result, self.rate)
@@ -202,22 +216,43 @@ class Telemetry(Observer):
         )
 
     def instances_claimed(self, count: int, takeovers: int) -> None:
-        self.series.claims.inc(self.app_id, by=count)
-        self.series.takeovers.inc(self.app_id, by=takeovers)
+        self._claims[()].inc(count)
+        self._takeovers[()].inc(takeovers)
 
     def operation(self, name: str, ok: bool, seconds: float) -> None:
-        status = "success" if ok else "failed"
-        self.series.operation_count.inc(self.app_id, self.namespace, name, status)
-        self.series.operation_latency.observe(
-            seconds * 1000, self.app_id, self.namespace, name, status
-        )
+        key = (name, "success" if ok else "failed")
+        self._operation_count[key].inc()
+        self._operation_latency[key].observe(seconds * 1000)
 
     def commit_done(self, seconds: float, jobs: int) -> None:
         try:  # runs on the store's writer thread, which must never die of it
-            self.series.commit_latency.observe(seconds, self.app_id)
-            self.series.commit_size.observe(jobs, self.app_id)
+            self._commit_latency[()].observe(seconds)
+            self._commit_size[()].observe(jobs)
         except Exception:
             log.exception("recording a store commit failed")
+
+
+def _nanos(ts: Any) -> int:
+    """``from_timestamp`` without its clamping calls when the instant is in range (nearly always;
+    this runs a few times per turn)."""
+    ns: int = ts.seconds * NANOS + ts.nanos
+    return ns if MIN_NS <= ns <= MAX_NS else from_timestamp(ts)
+
+
+class _Children(dict[Any, Any]):
+    """A metric's children by the labels that vary (a str, or a tuple of them), this node's own
+    labels fixed: bound on first use, so a label set appears in ``/metrics`` once it has a sample,
+    and a hot path pays one dict lookup for it."""
+
+    def __init__(self, metric: Counter | Histogram, *fixed: str) -> None:
+        super().__init__()
+        self.metric = metric
+        self.fixed = fixed
+
+    def __missing__(self, key: Any) -> Any:
+        varying = key if isinstance(key, tuple) else (key,)
+        child = self[key] = self.metric.labels(*self.fixed, *varying)
+        return child
 
 
 def _find_task(state: InstanceState, task_id: int) -> tuple[str, int] | None:
