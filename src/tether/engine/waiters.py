@@ -56,6 +56,11 @@ class Waiters(Host):
             return row_from_state(active.state, self.node_id)
         return await self.store.read(lambda tx: tx.get_instance(instance_id), keyed=True)
 
+    def _committing_here(self, instance_id: str) -> bool:
+        """A commit of the instance is on its way on this node, which holds its lease."""
+        active = self.active.get(instance_id)
+        return active is not None and active.committing and self.nodes.valid()
+
     async def wait_for(
         self, instance_id: str, condition: Condition, timeout: float | None
     ) -> InstanceRow | None:
@@ -63,15 +68,24 @@ class Waiters(Host):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         committed: InstanceRow | None = None
+        row: InstanceRow | None = None
+        ticked = False  # the last wait ended by its timeout, not by a commit
         while True:
             fut: asyncio.Future[InstanceRow | None] = loop.create_future()
             self._watchers.setdefault(instance_id, {})[fut] = condition
             # A row handed over by a commit is used only if it already satisfies the condition;
             # otherwise read afresh (after registering), so no later commit can be missed.
             if committed is not None and condition(committed):
-                row: InstanceRow | None = committed
-            else:
+                row = committed
+            elif not (
+                ticked
+                and self._committing_here(instance_id)
+                and (deadline is None or loop.time() < deadline)
+            ):
                 row = await self.get_instance(instance_id)
+            # else the periodic look found a commit of ours in flight (a read would go to the
+            # store): that commit hands its row over, or, failing, leaves memory for the next.
+            ticked = False
             if row is None or condition(row) or not self.running:
                 self._forget_watcher(instance_id, fut)
                 return row
@@ -83,6 +97,7 @@ class Waiters(Host):
                 committed = await asyncio.wait_for(fut, remaining)
             except TimeoutError:
                 committed = None
+                ticked = True
                 self._forget_watcher(instance_id, fut)
 
     def _forget_watcher(self, instance_id: str, fut: asyncio.Future[InstanceRow | None]) -> None:
