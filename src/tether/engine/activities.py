@@ -75,19 +75,23 @@ class Activities(Host):
             execution_id = token_execution(response.completionToken)
         now = now_ns()
 
-        def commit(tx: Tx) -> MessageRow | None:
+        def commit(tx: Tx) -> tuple[MessageRow | None, str | None]:
+            """The result's inbox row (None if its task is gone) and its execution."""
             route = tx.instance_route(instance_id)
             if route is None or route[1] in pb.TERMINAL_STATUSES:
-                return None
+                return None, execution_id
             app_id, _, current_execution = route
             owner_execution = execution_id or current_execution
             if not tx.take_task(instance_id, owner_execution, task_id):
-                return None
+                return None, owner_execution
             event = task_result(now, task_id, response)
-            return append_message(tx, instance_id, app_id, event, owner_execution, now)
+            row = append_message(tx, instance_id, app_id, event, owner_execution, now)
+            return row, owner_execution
 
         try:
-            delivered = await self.write(commit, f"storing an activity result of {instance_id!r}")
+            delivered, result_execution = await self.write(
+                commit, f"storing an activity result of {instance_id!r}"
+            )
         except TetherError as exc:
             # The task row is still there: ask for the result again instead of dropping it.
             if instance_id in self.active:
@@ -99,10 +103,12 @@ class Activities(Host):
                 raise
             return
         active = self.active.get(instance_id)
-        if active is not None:
-            done = active.tasks.pop(task_id, None)
-            if done is not None:
-                self.dispatcher.finish(done)
+        done = active.tasks.get(task_id) if active is not None else None
+        # Task IDs restart with each execution: a late result of an older one (a duplicate, or
+        # one sent after a continue-as-new) must leave the current execution's task alone.
+        if active is not None and done is not None and done.execution_id == result_execution:
+            del active.tasks[task_id]
+            self.dispatcher.finish(done)
         if work is not None:
             self.dispatcher.finish(work)
         if delivered is not None:
