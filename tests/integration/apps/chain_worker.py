@@ -23,7 +23,8 @@ from typing import Any
 import dapr.ext.workflow as wf
 
 STEPS = 5
-RECORD = sys.argv[1]
+# The record file: set by main() (the test imports this module for STEPS and expected_output).
+RECORD = ""
 STEP_SECONDS = float(os.environ.get("CHAIN_STEP_SECONDS", "0.2"))
 HANG_ACTIVITY = int(os.environ.get("CHAIN_HANG_ACTIVITY", "0"))
 HANG_TURN = os.environ.get("CHAIN_HANG_TURN") == "1"
@@ -70,6 +71,8 @@ def step_activity(ctx: wf.WorkflowActivityContext, args: list[Any]) -> int:
 
 
 def main() -> None:
+    global RECORD
+    RECORD = sys.argv[1]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runtime.start()
