@@ -9,4 +9,6 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/pytest -p no:cacheprovider "$@"
+# Two workers (one per core of the CI machine), whole files to a worker: module fixtures start
+# once, and most tests wait on subprocesses and fsyncs rather than the CPU.
+exec .venv/bin/pytest -p no:cacheprovider -n "${TETHER_TEST_WORKERS:-2}" --dist loadfile "$@"
