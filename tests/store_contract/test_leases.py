@@ -261,6 +261,54 @@ def test_the_change_feed_names_what_other_writers_changed(url: str) -> None:
     ]
 
 
+def test_a_turn_that_keeps_the_status_announces_nothing(url: str) -> None:
+    """Waiters elsewhere wait for statuses and only the owner acts on the rest of the row: an
+    instance change is announced for a new status, not for every turn."""
+
+    async def body(store: Any) -> Any:
+        seen: list[Change] = []
+        store.set_change_listener(seen.extend)
+        other = open_store(url)
+        try:
+            await other.write(lambda tx: tx.register_node(node("x"), 60 * SECOND))
+            await other.write(lambda tx: tx.upsert_instance(instance("owned", owner="x")))
+
+            def turn(status: int) -> Any:
+                def fn(tx: Any) -> None:
+                    tx.fence("owned", "x", 1)
+                    tx.upsert_instance(instance("owned", owner="x", status=status))
+
+                return fn
+
+            def mark(name: str) -> Any:  # a change that is always announced, as a milestone
+                return other.write(lambda tx: tx.upsert_instance(instance(name, owner="x")))
+
+            await other.write(turn(pb.RUNNING))  # still running: nobody else needs to know
+            await other.write(turn(pb.RUNNING))
+            await mark("after-turns")
+            await other.write(turn(pb.SUSPENDED))
+            await other.write(turn(pb.SUSPENDED))  # still suspended
+            await mark("after-suspend")
+            await other.write(turn(pb.COMPLETED))
+            await mark("after-completion")
+        finally:
+            await other.close()
+        deadline = time.monotonic() + 10
+        last = Change(INSTANCE, "a", "after-completion")
+        while last not in seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return seen
+
+    assert run(url, body) == [
+        Change(INSTANCE, "a", "owned"),  # created
+        Change(INSTANCE, "a", "after-turns"),
+        Change(INSTANCE, "a", "owned"),  # suspended
+        Change(INSTANCE, "a", "after-suspend"),
+        Change(INSTANCE, "a", "owned"),  # completed
+        Change(INSTANCE, "a", "after-completion"),
+    ]
+
+
 def _claim_in_process(url: str, name: str, ready: Any, out: Any) -> None:
     async def body(store: Any) -> list[str]:
         await store.write(lambda tx: tx.register_node(node(name), 60 * SECOND))

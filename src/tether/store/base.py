@@ -47,7 +47,11 @@ from typing import Protocol, TypeVar
 T = TypeVar("T")
 
 # Change kinds.
-INSTANCE = "instance"  # an instance row was created, updated or deleted
+# An instance row was created, deleted or changed status. A write that keeps the status of a
+# row its own fence read (a turn of a running instance) announces nothing: waiters elsewhere
+# wait for statuses, and only the owner acts on the rest (a node that lost the lease learns it
+# from its own lease check or its next fenced write).
+INSTANCE = "instance"
 INBOX = "inbox"  # inbox rows of an instance were added or removed
 TASK = "task"  # unowned activity tasks were added (app_id: the app that runs them)
 # A non-terminal instance row was stored without an owner (a child started by another app, a

@@ -275,7 +275,7 @@ SELECT (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint;
 -- The instance's lease as it stands, its row locked until the commit (a claimer waits, then
 -- sees the new owner), with the owner's node lease and the clock read in the same statement.
 SELECT i.owner, i.epoch, n.lease_expires,
-       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint
+       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint, i.status
 FROM instances i LEFT JOIN nodes n ON n.node_id = i.owner
 WHERE i.instance_id = %(instance_id)s
 FOR UPDATE OF i;

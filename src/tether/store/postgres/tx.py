@@ -102,6 +102,8 @@ class PostgresTx:
         self._clock = clock
         self._now: int | None = None
         self.changes: set[tuple[str, str, str]] = set()  # (kind, app_id, instance_id)
+        # instance -> its status as this transaction's fence read it (see upsert_instance)
+        self._fenced: dict[str, int] = {}
 
     def _rows(self, name: str, /, **params: Any) -> list[Any]:
         self.cur.execute(Q[name], params)
@@ -238,7 +240,10 @@ class PostgresTx:
             owner=row.owner,
             epoch=row.epoch,
         )
-        self._changed(INSTANCE, row.app_id, row.instance_id)
+        if self._fenced.get(row.instance_id) != row.status:
+            self._changed(INSTANCE, row.app_id, row.instance_id)
+        if row.instance_id in self._fenced:
+            self._fenced[row.instance_id] = row.status
         if row.owner is None and row.status not in TERMINAL_STATUSES:
             self._changed(CLAIMABLE, row.app_id, row.instance_id)
 
@@ -322,6 +327,7 @@ class PostgresTx:
             )
         if found[2] is None or found[2] <= now:
             raise LeaseLost(f"the lease of node {owner!r} on '{instance_id}' has expired")
+        self._fenced[instance_id] = found[4]
 
     def _require_live(self, node_id: str) -> int:
         expires, server_now = self._one("node_lease", node_id=node_id)

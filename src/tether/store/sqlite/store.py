@@ -304,7 +304,7 @@ class SqliteStore:
             for fn, _ in batch:
                 if not alone:
                     conn.execute("SAVEPOINT job")
-                tx.changes = set()
+                tx.start_job()
                 try:
                     outcomes.append((True, fn(tx)))
                     if not alone:

@@ -141,12 +141,19 @@ class SqliteTx:
         self._write = False
         # Changes of the current job: (kind, app_id, instance_id), recorded at its commit.
         self.changes: set[tuple[str, str, str]] = set()
+        # instance -> its status as this job's fence read it (see upsert_instance)
+        self._fenced: dict[str, int] = {}
 
     def begin(self, write: bool) -> None:
         """A new transaction: "now" is read afresh, changes are collected from empty."""
         self._now = None
         self._write = write
+        self.start_job()
+
+    def start_job(self) -> None:
+        """A job of a group commit: its changes, and the statuses its fences saw, are its own."""
         self.changes = set()
+        self._fenced = {}
 
     def _changed(self, kind: str, app_id: str, instance_id: str) -> None:
         self.changes.add((kind, app_id, instance_id))
@@ -327,7 +334,7 @@ class SqliteTx:
         # Inside BEGIN IMMEDIATE no other connection writes until the commit, so a check at any
         # point conditions every write of the transaction.
         found = self.c.execute(
-            "SELECT i.owner, i.epoch, n.lease_expires FROM instances i "
+            "SELECT i.owner, i.epoch, n.lease_expires, i.status FROM instances i "
             "LEFT JOIN nodes n ON n.node_id = i.owner WHERE i.instance_id = ?",
             (instance_id,),
         ).fetchone()
@@ -340,6 +347,7 @@ class SqliteTx:
             )
         if found[2] is None or found[2] <= self.store_now():
             raise LeaseLost(f"the lease of node {owner!r} on '{instance_id}' has expired")
+        self._fenced[instance_id] = found[3]
 
     def upsert_instance(self, row: InstanceRow) -> None:
         # An UPSERT, not INSERT OR REPLACE: updating in place leaves untouched indexes alone,
@@ -370,7 +378,10 @@ class SqliteTx:
                 row.epoch,
             ),
         )
-        self._changed(INSTANCE, row.app_id, row.instance_id)
+        if self._fenced.get(row.instance_id) != row.status:
+            self._changed(INSTANCE, row.app_id, row.instance_id)
+        if row.instance_id in self._fenced:
+            self._fenced[row.instance_id] = row.status
         if row.owner is None and row.status not in TERMINAL_STATUSES:
             self._changed(CLAIMABLE, row.app_id, row.instance_id)
 
